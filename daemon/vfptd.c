@@ -1,0 +1,196 @@
+/* vfptd — keeps the configured PCI devices bound to vfio-pci (or another
+ * passthrough driver), a whole IOMMU group at a time. This file is the
+ * process: options, the systemd notify protocol and the event loop. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "manager.h"
+#include "vfpt-util.h"
+
+static void help(void) {
+        printf("Usage: vfptd [OPTIONS]\n"
+               "Keep the PCI devices listed in vfpt.d(5) bound to vfio-pci, a whole IOMMU group at a time.\n\n"
+               "  --config-dir DIR    read *.conf drop-ins from DIR instead of the default directories\n"
+               "                      (repeatable; earlier directories take precedence)\n"
+               "  --sysfs-root DIR    use the sysfs tree at DIR instead of /sys (tests, planning)\n"
+               "  --proc-root DIR     use DIR instead of /proc for the in-use guards\n"
+               "  --records-dir DIR   remember original drivers in DIR (default /run/vfptd/devices)\n"
+               "  --dry-run           print the plan, change nothing, exit (1 if the configuration has errors)\n"
+               "  --debug             log debug messages\n"
+               "  --version           print the version\n"
+               "  --help              print this help\n");
+}
+
+static int replace_string(char **p, const char *v) {
+        char *n = strdup(v);
+
+        if (!n)
+                return -ENOMEM;
+        free(*p);
+        *p = n;
+        return 0;
+}
+
+/* Returns 1 to go on, 0 to exit successfully, <0 on a usage error. */
+static int parse_argv(Manager *m, int argc, char *argv[]) {
+        enum { ARG_CONFIG_DIR = 0x100, ARG_SYSFS_ROOT, ARG_PROC_ROOT, ARG_RECORDS_DIR, ARG_DRY_RUN, ARG_DEBUG, ARG_VERSION };
+        static const struct option options[] = {
+                { "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
+                { "sysfs-root", required_argument, NULL, ARG_SYSFS_ROOT },
+                { "proc-root", required_argument, NULL, ARG_PROC_ROOT },
+                { "records-dir", required_argument, NULL, ARG_RECORDS_DIR },
+                { "dry-run", no_argument, NULL, ARG_DRY_RUN },
+                { "debug", no_argument, NULL, ARG_DEBUG },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_CONFIG_DIR:
+                        if ((r = strv_extend(&m->config_dirs, optarg)) < 0)
+                                return r;
+                        break;
+                case ARG_SYSFS_ROOT:
+                        if ((r = replace_string(&m->sysfs_root, optarg)) < 0)
+                                return r;
+                        break;
+                case ARG_PROC_ROOT:
+                        if ((r = replace_string(&m->proc_root, optarg)) < 0)
+                                return r;
+                        break;
+                case ARG_RECORDS_DIR:
+                        if ((r = replace_string(&m->records_dir, optarg)) < 0)
+                                return r;
+                        break;
+                case ARG_DRY_RUN:
+                        m->dry_run = true;
+                        break;
+                case ARG_DEBUG:
+                        log_set_max_level(LOG_DEBUG);
+                        break;
+                case ARG_VERSION:
+                        printf("vfptd %s\n", VFPT_VERSION);
+                        return 0;
+                case 'h':
+                        help();
+                        return 0;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                fprintf(stderr, "vfptd: unexpected argument '%s'; see --help\n", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static void notify_status(Manager *m) {
+        _cleanup_free_ char *status = manager_status(m);
+
+        if (status) {
+                log_info("%s", status);
+                (void) sd_notifyf(false, "READY=1\nSTATUS=%s", status);
+        } else
+                (void) sd_notify(false, "READY=1");
+}
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_info("Received SIG%s; exiting. Claimed devices stay on their drivers.", sigabbrev_np((int) si->ssi_signo));
+        (void) sd_notify(false, "STOPPING=1");
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        struct timespec ts;
+        int r;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                          (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000ULL);
+        log_info("Reloading the configuration.");
+        r = manager_load_config(m, true);
+        if (r >= 0)
+                (void) manager_reconcile(m);
+        notify_status(m);
+        return 0;
+}
+
+static int run(Manager *m) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(errno, "Cannot block signals: %m");
+
+        r = sd_event_default(&e);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the event loop: %s", strerror(-r));
+        if ((r = sd_event_add_signal(e, NULL, SIGTERM, on_exit_signal, m)) < 0 ||
+            (r = sd_event_add_signal(e, NULL, SIGINT, on_exit_signal, m)) < 0 ||
+            (r = sd_event_add_signal(e, NULL, SIGHUP, on_reload, m)) < 0)
+                return log_error_errno(r, "Cannot watch signals: %s", strerror(-r));
+        r = sd_event_set_watchdog(e, true);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the watchdog: %s", strerror(-r));
+
+        r = manager_reconcile(m);
+        if (r < 0)
+                return r;
+        notify_status(m);
+
+        r = sd_event_loop(e);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %s", strerror(-r));
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        Manager *m = NULL;
+        int r;
+
+        log_setup();
+        r = manager_new(&m);
+        if (r < 0) {
+                log_error("Out of memory");
+                return EXIT_FAILURE;
+        }
+        r = parse_argv(m, argc, argv);
+        if (r <= 0) {
+                manager_free(m);
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
+
+        r = manager_load_config(m, false);
+        if (r < 0)
+                goto finish;
+
+        if (m->dry_run) {
+                r = manager_reconcile(m);
+                if (r >= 0) {
+                        manager_print_plan(m, stdout);
+                        r = m->config->n_errors > 0 ? -EINVAL : 0;
+                }
+                goto finish;
+        }
+        r = run(m);
+
+finish:
+        manager_free(m);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

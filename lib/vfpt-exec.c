@@ -1,0 +1,304 @@
+/* vfpt-exec.c — carries out a group's steps against sysfs, all or nothing:
+ * when a step fails, every device of the group goes back to the driver and
+ * driver_override it had, and the caller learns which device and step failed.
+ * Also the records of original drivers under /run. */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "vfpt-exec.h"
+#include "vfpt-names.h"
+#include "vfpt-util.h"
+
+/* What has been done to one device, so that it can be undone. */
+typedef struct Touched {
+        int fd;               /* the device directory, -1 until opened */
+        bool override_written;
+        bool record_created;
+        bool changed_binding; /* unbound or probed */
+} Touched;
+
+void vfpt_exec_result_clear(VfptExecResult *r) {
+        free(r->message);
+        free(r->rollback_message);
+        *r = (VfptExecResult) {};
+}
+
+static int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = '\0';
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+/* Returns 1 when written, 0 when a record already existed. The record appears
+ * whole or not at all: written to a temporary name, then linked into place,
+ * which also refuses to replace an older record. */
+static int record_write(const char *dir, const char *address, const char *driver) {
+        _cleanup_free_ char *tmp = NULL, *path = NULL;
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *content = strdup_printf("%s\n", driver ? driver : "");
+        int r;
+
+        if (!content)
+                return -ENOMEM;
+        r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return r;
+        path = strdup_printf("%s/%s", dir, address);
+        tmp = strdup_printf("%s/.%s.tmp", dir, address);
+        if (!path || !tmp)
+                return -ENOMEM;
+        if (access(path, F_OK) == 0)
+                return 0;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = write(fd, content, strlen(content));
+        if (n != (ssize_t) strlen(content) || fsync(fd) < 0) {
+                r = n < 0 || n == (ssize_t) strlen(content) ? -errno : -EIO;
+                unlink(tmp);
+                return r;
+        }
+        if (link(tmp, path) < 0) {
+                r = -errno;
+                unlink(tmp);
+                return r == -EEXIST ? 0 : r;
+        }
+        unlink(tmp);
+        return 1;
+}
+
+int vfpt_record_write(const char *records_dir, const char *address, const char *driver) {
+        int r = record_write(records_dir, address, driver);
+        return r < 0 ? r : 0;
+}
+
+int vfpt_record_read(const char *records_dir, const char *address, char **ret) {
+        _cleanup_close_ int fd = open(records_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char *v;
+        int r;
+
+        if (fd < 0)
+                return -errno;
+        r = read_attr(fd, address, &v);
+        if (r < 0)
+                return r;
+        if (!*v) {
+                free(v);
+                v = NULL;
+        }
+        *ret = v;
+        return 0;
+}
+
+int vfpt_record_remove(const char *records_dir, const char *address) {
+        _cleanup_free_ char *path = strdup_printf("%s/%s", records_dir, address);
+
+        if (!path)
+                return -ENOMEM;
+        if (unlink(path) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+static int device_dir(const char *address, char **ret) {
+        *ret = strdup_printf(VFPT_SYSFS_PCI_DEVICES "/%s", address);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int write_device(VfptSysfs *s, int fd, const char *address, const char *attr, const char *value) {
+        _cleanup_free_ char *dir = NULL;
+        int r = device_dir(address, &dir);
+
+        return r < 0 ? r : vfpt_sysfs_write(s, fd, dir, attr, value);
+}
+
+static int write_root(VfptSysfs *s, const char *dir, const char *attr, const char *value) {
+        _cleanup_close_ int fd = openat(vfpt_sysfs_root_fd(s), dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0)
+                return -errno;
+        return vfpt_sysfs_write(s, fd, dir, attr, value);
+}
+
+static int touched_open(VfptSysfs *s, Touched *t, const char *address) {
+        int r;
+
+        if (t->fd >= 0)
+                return 0;
+        r = vfpt_sysfs_open_device(s, address, &t->fd);
+        return r == -ENOENT ? -ENODEV : r;
+}
+
+static int run_step(VfptSysfs *s, const VfptDevice *d, const VfptStep *step, Touched *t,
+                    const char *records_dir, char **ret_what) {
+        _cleanup_free_ char *cur = NULL;
+        int r;
+
+        *ret_what = NULL;
+        r = touched_open(s, t, d->name);
+        if (r < 0)
+                return r;
+
+        switch (step->kind) {
+        case VFPT_STEP_OVERRIDE:
+                *ret_what = strdup_printf("set driver_override to %s", step->driver);
+                t->override_written = true; /* a failed write may still have landed */
+                return write_device(s, t->fd, d->name, VFPT_ATTR_DRIVER_OVERRIDE, step->driver);
+
+        case VFPT_STEP_RECORD:
+                *ret_what = strdup_printf("record original driver in %s", strna(records_dir));
+                if (!records_dir)
+                        return 0;
+                r = record_write(records_dir, d->name, step->driver);
+                if (r > 0)
+                        t->record_created = true;
+                return r < 0 ? r : 0;
+
+        case VFPT_STEP_UNBIND:
+                r = vfpt_sysfs_read_driver(t->fd, &cur);
+                if (r < 0)
+                        return r;
+                *ret_what = strdup_printf("unbind from %s", strna(cur ? cur : step->driver));
+                if (!cur)
+                        return 0; /* someone unbound it already */
+                t->changed_binding = true;
+                return write_device(s, t->fd, d->name, VFPT_ATTR_DRIVER_UNBIND, d->name);
+
+        case VFPT_STEP_PROBE:
+                *ret_what = strdup_printf("probe for %s", step->driver);
+                t->changed_binding = true;
+                return write_root(s, "bus/pci", "drivers_probe", d->name);
+
+        case VFPT_STEP_VERIFY:
+                r = vfpt_sysfs_read_driver(t->fd, &cur);
+                if (r < 0)
+                        return r;
+                if (streq_ptr(cur, step->driver))
+                        return 0;
+                *ret_what = cur ? strdup_printf("verify: bound to %s, not %s", cur, step->driver)
+                                : strdup_printf("verify: no driver took it, expected %s (is the module loaded?)",
+                                                step->driver);
+                return -ENXIO;
+
+        default:
+                return -EINVAL;
+        }
+}
+
+/* Puts one device back as the snapshot saw it. Returns 0 or -errno, and
+ * describes a failure in *ret_what. */
+static int rollback_device(VfptSysfs *s, const VfptDevice *d, Touched *t, const char *records_dir,
+                           char **ret_what) {
+        _cleanup_free_ char *cur = NULL;
+        int r;
+
+        *ret_what = NULL;
+        if (t->fd < 0)
+                return 0;
+        /* The override first: with it still naming vfio-pci the original
+         * driver could not bind. */
+        if (t->override_written) {
+                r = write_device(s, t->fd, d->name, VFPT_ATTR_DRIVER_OVERRIDE,
+                                 d->driver_override ? d->driver_override : "\n");
+                if (r < 0) {
+                        *ret_what = strdup("restore driver_override");
+                        return r;
+                }
+        }
+        if (t->record_created)
+                (void) vfpt_record_remove(records_dir, d->name);
+        if (!t->changed_binding)
+                return 0;
+
+        r = vfpt_sysfs_read_driver(t->fd, &cur);
+        if (r < 0) {
+                *ret_what = strdup("read driver");
+                return r;
+        }
+        if (streq_ptr(cur, d->driver))
+                return 0;
+        if (cur) {
+                r = write_device(s, t->fd, d->name, VFPT_ATTR_DRIVER_UNBIND, d->name);
+                if (r < 0) {
+                        *ret_what = strdup_printf("unbind from %s", cur);
+                        return r;
+                }
+        }
+        if (!d->driver)
+                return 0;
+
+        _cleanup_free_ char *dir = strdup_printf(VFPT_SYSFS_PCI_DRIVERS "/%s", d->driver);
+        if (!dir)
+                return -ENOMEM;
+        r = write_root(s, dir, VFPT_ATTR_BIND, d->name);
+        free(cur);
+        cur = NULL;
+        if (vfpt_sysfs_read_driver(t->fd, &cur) >= 0 && streq_ptr(cur, d->driver))
+                return 0;
+        *ret_what = strdup_printf("bind to %s again", d->driver);
+        return r < 0 ? r : -ENXIO;
+}
+
+int vfpt_exec_group(VfptSysfs *s, const VfptSnapshot *snap, const VfptPlanGroup *g,
+                    const char *records_dir, VfptExecResult *ret) {
+        _cleanup_free_ Touched *touched = NULL;
+        int r = 0;
+
+        *ret = (VfptExecResult) {};
+        if (g->refused || g->n_steps == 0)
+                return 0;
+        touched = calloc(snap->n_devices, sizeof(Touched));
+        if (!touched)
+                return -ENOMEM;
+        for (size_t i = 0; i < snap->n_devices; i++)
+                touched[i].fd = -1;
+
+        for (size_t k = 0; k < g->n_steps; k++) {
+                const VfptStep *step = &g->steps[k];
+                const VfptDevice *d = &snap->devices[step->device];
+                _cleanup_free_ char *what = NULL;
+
+                r = run_step(s, d, step, &touched[step->device], records_dir, &what);
+                if (r >= 0)
+                        continue;
+                ret->error = r;
+                ret->device = step->device;
+                ret->step = step->kind;
+                ret->message = strdup_printf("%s: %s: %s", d->name,
+                                             what ? what : vfpt_step_kind_to_string(step->kind),
+                                             r == -ENODEV ? "device is gone" : strerror(-r));
+                break;
+        }
+
+        if (r < 0)
+                /* Undo in reverse order of members, so the group is whole
+                 * again before anything probes. */
+                for (size_t m = g->n_members; m-- > 0;) {
+                        size_t i = g->members[m];
+                        _cleanup_free_ char *what = NULL;
+                        int q = rollback_device(s, &snap->devices[i], &touched[i], records_dir, &what);
+
+                        if (q < 0 && !ret->rollback_error) {
+                                ret->rollback_error = q;
+                                ret->rollback_message = strdup_printf("%s: rollback: %s: %s", snap->devices[i].name,
+                                                                      what ? what : "?", strerror(-q));
+                        }
+                }
+
+        for (size_t i = 0; i < snap->n_devices; i++)
+                if (touched[i].fd >= 0)
+                        close(touched[i].fd);
+        return r;
+}

@@ -1,0 +1,442 @@
+/* vfpt-plan.c — the planner: rules + snapshot -> per IOMMU group, the steps
+ * that put it on its passthrough drivers, or a refusal that says why.
+ *
+ * The order of the checks is the order of importance for the person reading
+ * the refusal: contradictory rules first (the config is wrong), then the
+ * in-use guards (the host would lose something), then what the machine lacks
+ * (no IOMMU, no group), then the strict group policy. */
+#include <stdint.h>
+
+#include "vfpt-names.h"
+#include "vfpt-plan.h"
+#include "vfpt-util.h"
+
+static const char *const step_names[_VFPT_STEP_MAX] = {
+        [VFPT_STEP_OVERRIDE] = "driver_override",
+        [VFPT_STEP_RECORD] = "record",
+        [VFPT_STEP_UNBIND] = "unbind",
+        [VFPT_STEP_PROBE] = "drivers_probe",
+        [VFPT_STEP_VERIFY] = "verify",
+};
+
+static const char *const state_names[_VFPT_STATE_MAX] = {
+        [VFPT_STATE_CLAIMED] = "claimed",
+        [VFPT_STATE_CLAIM] = "claim",
+        [VFPT_STATE_REFUSED] = "refused",
+        [VFPT_STATE_ABSENT] = "absent",
+        [VFPT_STATE_FAILED] = "failed",
+};
+
+const char *vfpt_step_kind_to_string(VfptStepKind k) {
+        return k < _VFPT_STEP_MAX ? step_names[k] : "unknown";
+}
+
+const char *vfpt_device_state_to_string(VfptDeviceState s) {
+        return s < _VFPT_STATE_MAX ? state_names[s] : "unknown";
+}
+
+VfptPlan *vfpt_plan_free(VfptPlan *p) {
+        if (!p)
+                return NULL;
+        for (size_t i = 0; i < p->n_groups; i++) {
+                free(p->groups[i].reason);
+                free(p->groups[i].members);
+                free(p->groups[i].steps);
+        }
+        free(p->groups);
+        for (size_t i = 0; i < p->n_devices; i++)
+                free(p->devices[i].reason);
+        free(p->devices);
+        free(p);
+        return NULL;
+}
+
+static VfptPlanDevice *plan_add_device(VfptPlan *p) {
+        VfptPlanDevice *m = realloc(p->devices, (p->n_devices + 1) * sizeof(*m));
+
+        if (!m)
+                return NULL;
+        p->devices = m;
+        m = &p->devices[p->n_devices++];
+        *m = (VfptPlanDevice) { .device = SIZE_MAX, .group = -1 };
+        return m;
+}
+
+static int group_add_step(VfptPlanGroup *g, VfptStepKind kind, size_t device, const char *driver) {
+        VfptStep *m = realloc(g->steps, (g->n_steps + 1) * sizeof(*m));
+
+        if (!m)
+                return -ENOMEM;
+        g->steps = m;
+        g->steps[g->n_steps++] = (VfptStep) { .kind = kind, .device = device, .driver = driver };
+        return 0;
+}
+
+/* What one rule set decides for one group, worked out before any output. */
+typedef struct GroupWork {
+        const VfptRule **matched; /* per snapshot index; NULL = not matched */
+        const VfptRule **conflict; /* per snapshot index: a second rule with another driver */
+} GroupWork;
+
+static char *describe(const VfptDevice *d) {
+        return strdup_printf("%s [%04x:%04x]", d->name, d->vendor, d->device);
+}
+
+/* Decides why a group must be refused, or NULL (and 0) when it may be
+ * claimed. members are snapshot indexes. */
+static int group_refusal(const GroupWork *w, const VfptSnapshot *snap, int group,
+                         const size_t *members, size_t n_members, char **ret) {
+        const VfptRule *first = NULL, *strict = NULL;
+        const VfptDevice *unmatched = NULL;
+        bool all_force = true;
+
+        *ret = NULL;
+        for (size_t k = 0; k < n_members; k++) {
+                size_t i = members[k];
+                const VfptRule *r = w->matched[i];
+
+                if (snap->devices[i].bridge)
+                        continue;
+                if (!r) {
+                        if (!unmatched)
+                                unmatched = &snap->devices[i];
+                        continue;
+                }
+                if (w->conflict[i]) {
+                        *ret = strdup_printf("rules '%s' (%s) and '%s' (%s) both match %s but name different drivers",
+                                             r->name, r->driver, w->conflict[i]->name, w->conflict[i]->driver,
+                                             snap->devices[i].name);
+                        return *ret ? 0 : -ENOMEM;
+                }
+                if (!first)
+                        first = r;
+                if (r->group == VFPT_GROUP_STRICT && !strict)
+                        strict = r;
+                all_force = all_force && r->force;
+        }
+        if (!first)
+                return 0;
+
+        /* Unmatched endpoints take the group's driver; the rules must agree on it. */
+        if (unmatched && !strict)
+                for (size_t k = 0; k < n_members; k++) {
+                        const VfptRule *r = w->matched[members[k]];
+                        if (r && !streq(r->driver, first->driver)) {
+                                *ret = strdup_printf("rules '%s' (%s) and '%s' (%s) disagree on the driver for the rest of group %d",
+                                                     first->name, first->driver, r->name, r->driver, group);
+                                return *ret ? 0 : -ENOMEM;
+                        }
+                }
+
+        for (size_t k = 0; k < n_members; k++) {
+                size_t i = members[k];
+                const VfptDevice *d = &snap->devices[i];
+                const VfptRule *r = w->matched[i];
+                bool forced = r ? r->force : all_force;
+
+                if (d->bridge || forced || (!r && strict))
+                        continue;
+                if (d->in_use) {
+                        *ret = strdup_printf("%s is in use: %s (rule '%s'); set force = yes in the rule to claim it anyway",
+                                             d->name, d->in_use, (r ? r : first)->name);
+                        return *ret ? 0 : -ENOMEM;
+                }
+                if (d->unchecked) {
+                        *ret = strdup_printf("cannot check whether the host uses %s: %s (rule '%s'); set force = yes in the rule if it does not",
+                                             d->name, d->unchecked, (r ? r : first)->name);
+                        return *ret ? 0 : -ENOMEM;
+                }
+        }
+
+        if (!snap->iommu_active) {
+                *ret = strdup("no IOMMU is active, so nothing can be claimed: enable VT-d or AMD-Vi in the firmware "
+                              "and boot with intel_iommu=on (Intel) or amd_iommu=on (AMD)");
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (group < 0) {
+                *ret = strdup_printf("%s has no IOMMU group, so it cannot be isolated for passthrough",
+                                     snap->devices[members[0]].name);
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (strict && unmatched) {
+                _cleanup_free_ char *what = describe(unmatched);
+                if (!what)
+                        return -ENOMEM;
+                *ret = strdup_printf("group %d also holds %s, which no rule matches (rule '%s' has group = strict)",
+                                     group, what, strict->name);
+                return *ret ? 0 : -ENOMEM;
+        }
+        return 0;
+}
+
+/* Adds the steps and plan devices of a group that may be claimed. */
+static int group_plan(VfptPlan *p, VfptPlanGroup *g, const GroupWork *w, const VfptSnapshot *snap) {
+        const VfptRule *first = NULL;
+        int r;
+
+        for (size_t k = 0; k < g->n_members && !first; k++)
+                first = w->matched[g->members[k]];
+
+        /* Overrides first, for the whole group, so that no host driver can
+         * pick up a member while we work on another. */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t k = 0; k < g->n_members; k++) {
+                        size_t i = g->members[k];
+                        const VfptDevice *d = &snap->devices[i];
+                        const VfptRule *rule = w->matched[i];
+                        const char *target = (rule ? rule : first)->driver;
+                        bool on_target = streq_ptr(d->driver, target);
+
+                        if (d->bridge)
+                                continue;
+                        if (pass == 0) {
+                                VfptPlanDevice *pd = plan_add_device(p);
+                                if (!pd)
+                                        return -ENOMEM;
+                                pd->device = i;
+                                pd->rule = rule;
+                                pd->target = target;
+                                pd->group = d->group;
+                                pd->state = on_target && streq_ptr(d->driver_override, target) ?
+                                            VFPT_STATE_CLAIMED : VFPT_STATE_CLAIM;
+                                if (!streq_ptr(d->driver_override, target) &&
+                                    (r = group_add_step(g, VFPT_STEP_OVERRIDE, i, target)) < 0)
+                                        return r;
+                                continue;
+                        }
+                        if (on_target && streq_ptr(d->driver_override, target))
+                                continue;
+                        if (!on_target) {
+                                if ((r = group_add_step(g, VFPT_STEP_RECORD, i, d->driver)) < 0)
+                                        return r;
+                                if (d->driver && (r = group_add_step(g, VFPT_STEP_UNBIND, i, d->driver)) < 0)
+                                        return r;
+                                if ((r = group_add_step(g, VFPT_STEP_PROBE, i, target)) < 0)
+                                        return r;
+                        }
+                        if ((r = group_add_step(g, VFPT_STEP_VERIFY, i, target)) < 0)
+                                return r;
+                }
+        return 0;
+}
+
+static int group_refuse(VfptPlan *p, VfptPlanGroup *g, const GroupWork *w, const VfptSnapshot *snap, char *reason) {
+        const VfptRule *first = NULL;
+        bool strict = false;
+
+        g->refused = true;
+        g->reason = reason;
+        for (size_t k = 0; k < g->n_members; k++) {
+                const VfptRule *r = w->matched[g->members[k]];
+                if (r && !first)
+                        first = r;
+                strict = strict || (r && r->group == VFPT_GROUP_STRICT);
+        }
+        for (size_t k = 0; k < g->n_members; k++) {
+                size_t i = g->members[k];
+                const VfptDevice *d = &snap->devices[i];
+                const VfptRule *rule = w->matched[i];
+                VfptPlanDevice *pd;
+
+                /* Under strict, unmatched members were never going to be claimed. */
+                if (d->bridge || (!rule && strict))
+                        continue;
+                pd = plan_add_device(p);
+                if (!pd)
+                        return -ENOMEM;
+                pd->device = i;
+                pd->rule = rule;
+                pd->target = (rule ? rule : first)->driver;
+                pd->group = d->group;
+                pd->state = VFPT_STATE_REFUSED;
+                pd->reason = strdup(reason);
+                if (!pd->reason)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int plan_absent(VfptPlan *p, const VfptConfig *config, const VfptSnapshot *snap) {
+        for (size_t r = 0; r < config->n_rules; r++) {
+                const VfptRule *rule = &config->rules[r];
+
+                for (size_t a = 0; a < rule->n_addresses; a++) {
+                        const VfptAddressPattern *pat = &rule->addresses[a];
+                        bool seen = false;
+                        VfptPlanDevice *pd;
+
+                        if (pat->any_function)
+                                continue; /* "slot.*" names no single device to miss */
+                        for (size_t i = 0; i < snap->n_devices && !seen; i++)
+                                seen = vfpt_address_pattern_match(pat, &snap->devices[i].address);
+                        /* Another rule may name the same address: report it once. */
+                        for (size_t i = 0; i < p->n_devices && !seen; i++) {
+                                char buf[VFPT_ADDRESS_MAX];
+                                vfpt_address_format(&pat->address, buf);
+                                seen = p->devices[i].state == VFPT_STATE_ABSENT && streq(p->devices[i].absent, buf);
+                        }
+                        if (seen)
+                                continue;
+                        pd = plan_add_device(p);
+                        if (!pd)
+                                return -ENOMEM;
+                        vfpt_address_format(&pat->address, pd->absent);
+                        pd->rule = rule;
+                        pd->target = rule->driver;
+                        pd->state = VFPT_STATE_ABSENT;
+                }
+        }
+        return 0;
+}
+
+static int cmp_int(const void *a, const void *b) {
+        int x = *(const int *) a, y = *(const int *) b;
+        return (x > y) - (x < y);
+}
+
+int vfpt_plan_build(VfptPlan **ret, const VfptConfig *config, const VfptSnapshot *snap) {
+        _cleanup_free_ const VfptRule **matched = NULL, **conflict = NULL;
+        _cleanup_free_ int *groups = NULL;
+        _cleanup_free_ size_t *members = NULL;
+        size_t n_groups = 0, n = snap->n_devices;
+        VfptPlan *p;
+        int r = -ENOMEM;
+
+        p = calloc(1, sizeof(*p));
+        matched = calloc(n + 1, sizeof(*matched));
+        conflict = calloc(n + 1, sizeof(*conflict));
+        groups = calloc(n + 1, sizeof(*groups));
+        members = calloc(n + 1, sizeof(*members));
+        if (!p || !matched || !conflict || !groups || !members)
+                goto fail;
+
+        /* Which rule claims each device: the first that matches, in config order. */
+        for (size_t i = 0; i < n; i++) {
+                const VfptDevice *d = &snap->devices[i];
+
+                for (size_t k = 0; k < config->n_rules; k++) {
+                        const VfptRule *rule = &config->rules[k];
+                        if (!vfpt_rule_match(rule, &d->address, d->vendor, d->device))
+                                continue;
+                        if (!matched[i])
+                                matched[i] = rule;
+                        else if (!conflict[i] && !streq(matched[i]->driver, rule->driver))
+                                conflict[i] = rule;
+                }
+                if (!matched[i])
+                        continue;
+                if (d->bridge) {
+                        /* vfio-pci refuses bridges; say so, but leave the group alone. */
+                        VfptPlanDevice *pd = plan_add_device(p);
+                        if (!pd)
+                                goto fail;
+                        pd->device = i;
+                        pd->rule = matched[i];
+                        pd->target = matched[i]->driver;
+                        pd->group = d->group;
+                        pd->state = VFPT_STATE_REFUSED;
+                        pd->reason = strdup_printf("%s is a PCI bridge; bridges stay with the host (vfio-pci does not take them)", d->name);
+                        if (!pd->reason)
+                                goto fail;
+                        matched[i] = conflict[i] = NULL;
+                        continue;
+                }
+                if (d->group >= 0) {
+                        bool seen = false;
+                        for (size_t g = 0; g < n_groups && !seen; g++)
+                                seen = groups[g] == d->group;
+                        if (!seen)
+                                groups[n_groups++] = d->group;
+                }
+        }
+        qsort(groups, n_groups, sizeof(int), cmp_int);
+
+        GroupWork w = { .matched = matched, .conflict = conflict };
+
+        /* Devices without a group each stand alone, after the real groups. */
+        for (size_t i = 0; i < n; i++)
+                if (matched[i] && snap->devices[i].group < 0)
+                        groups[n_groups++] = -1 - (int) i;
+
+        for (size_t gi = 0; gi < n_groups; gi++) {
+                int group = groups[gi] >= 0 ? groups[gi] : -1;
+                size_t n_members = 0;
+                VfptPlanGroup *g, *m;
+                char *reason;
+
+                if (groups[gi] >= 0) {
+                        for (size_t i = 0; i < n; i++)
+                                if (snap->devices[i].group == group)
+                                        members[n_members++] = i;
+                } else
+                        members[n_members++] = (size_t) (-1 - groups[gi]);
+
+                m = realloc(p->groups, (p->n_groups + 1) * sizeof(*m));
+                if (!m)
+                        goto fail;
+                p->groups = m;
+                g = &p->groups[p->n_groups++];
+                *g = (VfptPlanGroup) { .group = group, .n_members = n_members };
+                g->members = malloc(n_members * sizeof(size_t));
+                if (!g->members)
+                        goto fail;
+                memcpy(g->members, members, n_members * sizeof(size_t));
+
+                r = group_refusal(&w, snap, group, members, n_members, &reason);
+                if (r < 0)
+                        goto fail;
+                r = reason ? group_refuse(p, g, &w, snap, reason) : group_plan(p, g, &w, snap);
+                if (r < 0)
+                        goto fail;
+        }
+
+        r = plan_absent(p, config, snap);
+        if (r < 0)
+                goto fail;
+        *ret = p;
+        return 0;
+
+fail:
+        vfpt_plan_free(p);
+        return r;
+}
+
+VfptPlanDevice *vfpt_plan_find_device(const VfptPlan *p, size_t snapshot_index) {
+        for (size_t i = 0; i < p->n_devices; i++)
+                if (p->devices[i].device == snapshot_index)
+                        return &p->devices[i];
+        return NULL;
+}
+
+void vfpt_plan_count(const VfptPlan *p, size_t counts[static _VFPT_STATE_MAX]) {
+        memset(counts, 0, sizeof(size_t) * _VFPT_STATE_MAX);
+        for (size_t i = 0; i < p->n_devices; i++)
+                counts[p->devices[i].state]++;
+}
+
+char *vfpt_plan_summary(const VfptPlan *p) {
+        size_t counts[_VFPT_STATE_MAX], groups = 0;
+        bool all_vfio = true;
+        _cleanup_free_ char *pending = NULL;
+
+        vfpt_plan_count(p, counts);
+        for (size_t g = 0; g < p->n_groups; g++) {
+                bool claimed = false;
+                for (size_t i = 0; i < p->n_devices; i++)
+                        if (p->devices[i].device != SIZE_MAX && p->devices[i].state == VFPT_STATE_CLAIMED &&
+                            p->devices[i].group == p->groups[g].group)
+                                claimed = true;
+                groups += claimed;
+        }
+        for (size_t i = 0; i < p->n_devices; i++)
+                if (p->devices[i].state == VFPT_STATE_CLAIMED && !streq(p->devices[i].target, VFPT_DRIVER_VFIO_PCI))
+                        all_vfio = false;
+        if (counts[VFPT_STATE_CLAIM] > 0)
+                pending = strdup_printf("%zu to claim; ", counts[VFPT_STATE_CLAIM]);
+        return strdup_printf("%zu device%s in %zu group%s bound to %s; %s%zu absent; %zu refused; %zu failed",
+                             counts[VFPT_STATE_CLAIMED], counts[VFPT_STATE_CLAIMED] == 1 ? "" : "s",
+                             groups, groups == 1 ? "" : "s",
+                             all_vfio ? VFPT_DRIVER_VFIO_PCI : "passthrough drivers",
+                             pending ? pending : "",
+                             counts[VFPT_STATE_ABSENT], counts[VFPT_STATE_REFUSED], counts[VFPT_STATE_FAILED]);
+}
