@@ -349,6 +349,15 @@ static char *reader(char *str, int num, void *stream) {
         memcpy(str, start, len);
         str[len] = '\0';
 
+        /* inih knows only ';' for comments after a value; people also write
+         * '#'. No value of ours can contain one. */
+        for (char *h = strchr(str, '#'); h; h = strchr(h + 1, '#'))
+                if (h > str && isspace((unsigned char) h[-1])) {
+                        h[0] = '\n';
+                        h[1] = '\0';
+                        break;
+                }
+
         t = trim(str);
         if (*t == '[') {
                 char *end = strchr(t, ']');

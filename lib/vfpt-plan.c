@@ -199,7 +199,9 @@ static int group_plan(VfptPlan *p, VfptPlanGroup *g, const GroupWork *w, const V
                                 pd->group = d->group;
                                 pd->state = on_target && streq_ptr(d->driver_override, target) ?
                                             VFPT_STATE_CLAIMED : VFPT_STATE_CLAIM;
-                                if (!streq_ptr(d->driver_override, target) &&
+                                /* Written again even when it reads right: the snapshot
+                                 * may be stale, and the write costs nothing. */
+                                if (pd->state == VFPT_STATE_CLAIM &&
                                     (r = group_add_step(g, VFPT_STEP_OVERRIDE, i, target)) < 0)
                                         return r;
                                 continue;
