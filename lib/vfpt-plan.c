@@ -291,6 +291,17 @@ static int plan_absent(VfptPlan *p, const VfptConfig *config, const VfptSnapshot
         return 0;
 }
 
+/* True when the rule names this device without a wildcard. */
+static bool rule_names_exactly(const VfptRule *r, const VfptDevice *d) {
+        for (size_t i = 0; i < r->n_addresses; i++)
+                if (!r->addresses[i].any_function && vfpt_address_pattern_match(&r->addresses[i], &d->address))
+                        return true;
+        for (size_t i = 0; i < r->n_ids; i++)
+                if (!r->ids[i].any_device && vfpt_id_pattern_match(&r->ids[i], d->vendor, d->device))
+                        return true;
+        return false;
+}
+
 static int cmp_int(const void *a, const void *b) {
         int x = *(const int *) a, y = *(const int *) b;
         return (x > y) - (x < y);
@@ -327,6 +338,12 @@ int vfpt_plan_build(VfptPlan **ret, const VfptConfig *config, const VfptSnapshot
                 }
                 if (!matched[i])
                         continue;
+                if (d->bridge && !rule_names_exactly(matched[i], d)) {
+                        /* "8086:*" or "03:00.*" catching a root port on the way is
+                         * no request to claim it. */
+                        matched[i] = conflict[i] = NULL;
+                        continue;
+                }
                 if (d->bridge) {
                         /* vfio-pci refuses bridges; say so, but leave the group alone. */
                         VfptPlanDevice *pd = plan_add_device(p);
