@@ -1,9 +1,15 @@
 /* manager.c — reconcile: snapshot, guards, plan, execute, and tell a person
- * what happened, one log line per decision that matters. */
+ * what happened. The worker thread reports what it did (claimed, released,
+ * failed, taken back); the event loop reports changes in what was decided
+ * (refused, absent), once per change rather than once per uevent. */
 #include <errno.h>
+#include <libudev.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <systemd/sd-daemon.h>
 
 #include "log.h"
 #include "manager.h"
@@ -12,15 +18,43 @@
 #include "vfpt-names.h"
 #include "vfpt-util.h"
 
+Config *config_ref(Config *c) {
+        if (c)
+                __atomic_add_fetch(&c->n_ref, 1, __ATOMIC_SEQ_CST);
+        return c;
+}
+
+Config *config_unref(Config *c) {
+        if (c && __atomic_sub_fetch(&c->n_ref, 1, __ATOMIC_SEQ_CST) == 0) {
+                vfpt_config_free(c->config);
+                free(c);
+        }
+        return NULL;
+}
+
+State *state_free(State *s) {
+        if (!s)
+                return NULL;
+        vfpt_plan_free(s->plan);
+        vfpt_snapshot_free(s->snapshot);
+        config_unref(s->config);
+        free(s);
+        return NULL;
+}
+
 int manager_new(Manager **ret) {
         Manager *m = calloc(1, sizeof(*m));
 
         if (!m)
                 return -ENOMEM;
+        m->done_fd = -1;
+        pthread_mutex_init(&m->lock, NULL);
+        pthread_cond_init(&m->wake, NULL);
         m->sysfs_root = strdup(VFPT_SYSFS_ROOT);
         m->proc_root = strdup(VFPT_PROC_ROOT);
+        m->vfio_dir = strdup(VFPT_VFIO_DIR);
         m->records_dir = strdup(VFPT_RECORDS_DIR);
-        if (!m->sysfs_root || !m->proc_root || !m->records_dir) {
+        if (!m->sysfs_root || !m->proc_root || !m->vfio_dir || !m->records_dir) {
                 manager_free(m);
                 return -ENOMEM;
         }
@@ -34,41 +68,76 @@ int manager_new(Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        if (m->worker_running) {
+                struct timespec deadline;
+
+                pthread_mutex_lock(&m->lock);
+                m->quit = true;
+                pthread_cond_signal(&m->wake);
+                pthread_mutex_unlock(&m->lock);
+                /* A worker stuck in the kernel (an unbind waiting for a device
+                 * lock) must not keep the process from exiting: leave it. */
+                clock_gettime(CLOCK_REALTIME, &deadline);
+                deadline.tv_sec += 5;
+                if (pthread_timedjoin_np(m->worker, NULL, &deadline) != 0) {
+                        log_warning("The worker is still busy in the kernel; exiting without it.");
+                        return NULL;
+                }
+        }
+        sd_event_source_disable_unref(m->worker_source);
+        sd_event_source_disable_unref(m->monitor_source);
+        udev_monitor_unref(m->monitor);
+        udev_unref(m->udev);
+        sd_event_unref(m->event);
+        if (m->done_fd >= 0)
+                close(m->done_fd);
+        state_free(m->published);
+        state_free(m->state);
+        config_unref(m->config);
+        vfpt_sysfs_free(m->sysfs);
+        sd_hwdb_unref(m->hwdb);
         strv_free(m->config_dirs);
         free(m->sysfs_root);
         free(m->proc_root);
+        free(m->vfio_dir);
         free(m->records_dir);
-        vfpt_config_free(m->config);
-        vfpt_sysfs_free(m->sysfs);
-        vfpt_snapshot_free(m->snapshot);
-        vfpt_plan_free(m->plan);
-        sd_hwdb_unref(m->hwdb);
+        pthread_mutex_destroy(&m->lock);
+        pthread_cond_destroy(&m->wake);
         free(m);
         return NULL;
 }
 
 int manager_load_config(Manager *m, bool reload) {
-        VfptConfig *c = NULL;
+        _cleanup_free_ Config *c = calloc(1, sizeof(Config));
+        VfptConfig *vc = NULL;
+        Config *old;
         int r;
 
-        r = vfpt_config_load(&c, (const char *const *) m->config_dirs);
+        if (!c)
+                return log_error_errno(ENOMEM, "Out of memory");
+        r = vfpt_config_load(&vc, (const char *const *) m->config_dirs);
         if (r < 0)
                 return log_error_errno(r, "Cannot load the configuration: %s", strerror(-r));
 
-        for (size_t i = 0; i < c->n_errors; i++)
-                log_error("%s%s", c->errors[i].message,
-                          reload ? "" : c->errors[i].line > 0 || c->errors[i].key ? " (file skipped)" : "");
-        if (reload && c->n_errors > 0) {
+        for (size_t i = 0; i < vc->n_errors; i++)
+                log_error("%s%s", vc->errors[i].message, reload ? "" : " (file skipped)");
+        if (reload && vc->n_errors > 0) {
                 log_error("Reload rejected: %zu error%s in the configuration; the running configuration stays in force.",
-                          c->n_errors, c->n_errors == 1 ? "" : "s");
-                vfpt_config_free(c);
+                          vc->n_errors, vc->n_errors == 1 ? "" : "s");
+                vfpt_config_free(vc);
                 return -EINVAL;
         }
-        if (c->n_rules == 0)
+        if (vc->n_rules == 0)
                 log_notice("No rules configured (read %zu file%s); nothing to claim.",
-                           strv_length(c->files), strv_length(c->files) == 1 ? "" : "s");
-        vfpt_config_free(m->config);
-        m->config = c;
+                           strv_length(vc->files), strv_length(vc->files) == 1 ? "" : "s");
+        c->n_ref = 1;
+        c->config = vc;
+
+        pthread_mutex_lock(&m->lock);
+        old = m->config;
+        m->config = TAKE_PTR(c);
+        pthread_mutex_unlock(&m->lock);
+        config_unref(old);
         return 0;
 }
 
@@ -86,88 +155,215 @@ static const char *hwdb_get(Manager *m, const VfptDevice *d, const char *key) {
         return v;
 }
 
-/* The modules a group's target driver needs: vfio-pci and its variants also
- * need the type1 IOMMU backend, which busybox-style modprobes forget. */
-static int load_modules_for(Manager *m, const char *driver) {
+/* The modules a claim needs: vfio-pci and its variants also need the type1
+ * IOMMU backend, which some modprobes (busybox) do not pull in. */
+static void load_modules_for(Manager *m, const char *driver) {
         const char *names[3] = { driver, NULL, NULL };
         _cleanup_free_ char *error = NULL;
         int r;
 
         if (m->modules_loaded || !streq(m->sysfs_root, VFPT_SYSFS_ROOT))
-                return 0;
+                return;
         if (vfpt_device_is_vfio_driver(driver))
                 names[1] = VFPT_MODULE_VFIO_IOMMU_TYPE1;
         r = vfpt_modules_load(names, &error);
-        if (r < 0)
-                return log_warning_errno(r, "Cannot load %s: %s", driver, strna(error));
+        if (r < 0) {
+                log_warning_errno(r, "Cannot load %s: %s", driver, strna(error));
+                return;
+        }
         m->modules_loaded = true;
-        return 0;
 }
 
 static const char *rule_name(const VfptPlanDevice *pd) {
         return pd->rule ? pd->rule->name : "(its IOMMU group)";
 }
 
-static void group_failed(Manager *m, const VfptPlanGroup *g, const VfptExecResult *res) {
-        for (size_t i = 0; i < m->plan->n_devices; i++) {
-                VfptPlanDevice *pd = &m->plan->devices[i];
+static const char *group_text(int group, char buf[static 24]) {
+        if (group < 0)
+                return "no group";
+        snprintf(buf, 24, "group %d", group);
+        return buf;
+}
 
-                if (pd->device == SIZE_MAX || pd->group != g->group || pd->state != VFPT_STATE_CLAIM)
+/* Re-reads what execution changed, so the state shows the device as it is. */
+static void refresh_device(VfptSysfs *s, VfptDevice *d) {
+        _cleanup_close_ int fd = -1;
+        char *driver = NULL, *override = NULL;
+
+        if (vfpt_sysfs_open_device(s, d->name, &fd) < 0)
+                return;
+        if (vfpt_sysfs_read_driver(fd, &driver) < 0 || vfpt_sysfs_read_override(fd, &override) < 0) {
+                free(driver);
+                return;
+        }
+        free(d->driver);
+        free(d->driver_override);
+        d->driver = driver;
+        d->driver_override = override;
+}
+
+static bool in_group(const VfptPlanGroup *g, size_t device) {
+        for (size_t k = 0; k < g->n_members; k++)
+                if (g->members[k] == device)
+                        return true;
+        return false;
+}
+
+static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
+        for (size_t g = 0; g < plan->n_groups; g++) {
+                const VfptPlanGroup *grp = &plan->groups[g];
+                VfptExecResult res;
+                char gbuf[24];
+                int r;
+
+                if (grp->refused || grp->n_steps == 0)
                         continue;
-                if (g->group < 0 && pd->device != g->members[0])
-                        continue;
-                pd->state = VFPT_STATE_FAILED;
-                free(pd->reason);
-                pd->reason = strdup_printf("%s%s%s", res->message ? res->message : "failed",
-                                           res->rollback_message ? "; " : "",
-                                           res->rollback_message ? res->rollback_message : "");
+
+                for (size_t i = 0; i < plan->n_devices; i++) {
+                        const VfptPlanDevice *pd = &plan->devices[i];
+                        const VfptDevice *d;
+
+                        if (pd->device == SIZE_MAX || !in_group(grp, pd->device) || pd->state != VFPT_STATE_CLAIM)
+                                continue;
+                        d = &snap->devices[pd->device];
+                        /* Ours before, on another driver now: someone took it. */
+                        if (d->recorded && d->driver && !streq(d->driver, pd->target))
+                                log_warning("%s [%04x:%04x]: %s took it; claiming it again for %s (rule '%s')",
+                                            d->name, d->vendor, d->device, d->driver, pd->target, rule_name(pd));
+                }
+
+                if (!grp->release)
+                        load_modules_for(m, grp->steps[0].driver ? grp->steps[0].driver : VFPT_DRIVER_VFIO_PCI);
+                r = vfpt_exec_group(m->sysfs, snap, grp, m->records_dir, &res);
+
+                for (size_t k = 0; k < grp->n_members; k++)
+                        refresh_device(m->sysfs, &snap->devices[grp->members[k]]);
+
+                if (r < 0)
+                        log_error("%s: %s failed: %s; %s", group_text(grp->group, gbuf),
+                                  grp->release ? "release" : "claim", strna(res.message),
+                                  res.rollback_error ? res.rollback_message
+                                                     : "every device of the group is back on the driver it had");
+
+                for (size_t i = 0; i < plan->n_devices; i++) {
+                        VfptPlanDevice *pd = &plan->devices[i];
+                        const VfptDevice *d;
+
+                        if (pd->device == SIZE_MAX || !in_group(grp, pd->device))
+                                continue;
+                        if (pd->state != VFPT_STATE_CLAIM && pd->state != VFPT_STATE_RELEASE)
+                                continue;
+                        d = &snap->devices[pd->device];
+                        if (r < 0) {
+                                pd->state = VFPT_STATE_FAILED;
+                                free(pd->reason);
+                                pd->reason = strdup_printf("%s%s%s", strna(res.message),
+                                                           res.rollback_message ? "; " : "",
+                                                           res.rollback_message ? res.rollback_message : "");
+                        } else if (pd->state == VFPT_STATE_CLAIM) {
+                                pd->state = VFPT_STATE_CLAIMED;
+                                log_info("%s [%04x:%04x] %s: bound to %s (rule '%s')", d->name, d->vendor, d->device,
+                                         group_text(pd->group, gbuf), pd->target, rule_name(pd));
+                        } else {
+                                pd->state = VFPT_STATE_RELEASED;
+                                log_info("%s [%04x:%04x] %s: released to %s (no rule lists it any more)",
+                                         d->name, d->vendor, d->device, group_text(pd->group, gbuf),
+                                         d->driver ? d->driver : "no driver");
+                        }
+                }
+                vfpt_exec_result_clear(&res);
         }
 }
 
-static void group_claimed(Manager *m, const VfptPlanGroup *g) {
-        for (size_t i = 0; i < m->plan->n_devices; i++) {
-                VfptPlanDevice *pd = &m->plan->devices[i];
+/* One pass: read, decide, and (unless execute is false) act. */
+static int reconcile_once(Manager *m, Config *c, bool act, State **ret) {
+        VfptGuardSources src = {
+                .proc_root = m->proc_root,
+                .use_getifaddrs = streq(m->proc_root, VFPT_PROC_ROOT),
+        };
+        State *st;
+        int r;
 
-                if (pd->device == SIZE_MAX || pd->group != g->group || pd->state != VFPT_STATE_CLAIM)
-                        continue;
-                if (g->group < 0 && pd->device != g->members[0])
-                        continue;
-                pd->state = VFPT_STATE_CLAIMED;
-                log_info("%s [%04x:%04x] group %d: bound to %s (rule '%s')",
-                         m->snapshot->devices[pd->device].name, m->snapshot->devices[pd->device].vendor,
-                         m->snapshot->devices[pd->device].device, pd->group, pd->target, rule_name(pd));
+        st = calloc(1, sizeof(*st));
+        if (!st)
+                return -ENOMEM;
+        st->config = config_ref(c);
+
+        r = vfpt_snapshot_read(&st->snapshot, m->sysfs);
+        if (r < 0) {
+                log_error_errno(r, "Cannot read PCI devices under %s: %s", m->sysfs_root, strerror(-r));
+                goto fail;
         }
+        for (char **e = st->snapshot->errors; e && *e; e++)
+                log_warning("%s", *e);
+        r = vfpt_snapshot_read_records(st->snapshot, m->records_dir);
+        if (r < 0)
+                goto fail;
+        r = vfpt_guard_scan(st->snapshot, m->sysfs, &src);
+        if (r < 0) {
+                log_error_errno(r, "Cannot check which devices the host uses: %s", strerror(-r));
+                goto fail;
+        }
+        r = vfpt_plan_build(&st->plan, c->config, st->snapshot);
+        if (r < 0) {
+                log_error_errno(r, "Cannot plan: %s", strerror(-r));
+                goto fail;
+        }
+        if (act)
+                execute(m, st->snapshot, st->plan);
+        *ret = st;
+        return 0;
+fail:
+        state_free(st);
+        return r;
 }
 
-static void log_plan(Manager *m) {
+static const char *plan_device_key(const State *s, const VfptPlanDevice *pd) {
+        return pd->device == SIZE_MAX ? pd->absent : s->snapshot->devices[pd->device].name;
+}
+
+static const VfptPlanDevice *find_same(const State *s, const char *key) {
+        for (size_t i = 0; s && s->plan && i < s->plan->n_devices; i++)
+                if (streq(plan_device_key(s, &s->plan->devices[i]), key))
+                        return &s->plan->devices[i];
+        return NULL;
+}
+
+/* Logs the decisions that changed since the previous state. */
+static void log_decisions(const State *old, const State *new) {
         bool said_iommu = false;
 
-        for (size_t i = 0; i < m->plan->n_devices; i++) {
-                const VfptPlanDevice *pd = &m->plan->devices[i];
+        for (size_t i = 0; i < new->plan->n_devices; i++) {
+                const VfptPlanDevice *pd = &new->plan->devices[i];
+                const VfptPlanDevice *was = find_same(old, plan_device_key(new, pd));
+                char gbuf[24];
 
+                if (was && was->state == pd->state && streq_ptr(was->reason, pd->reason))
+                        continue;
                 if (pd->state == VFPT_STATE_ABSENT)
                         log_notice("%s: absent (rule '%s')", pd->absent, rule_name(pd));
                 else if (pd->state == VFPT_STATE_REFUSED) {
-                        const VfptDevice *d = &m->snapshot->devices[pd->device];
-                        if (!m->snapshot->iommu_active && strstr(pd->reason, "no IOMMU")) {
+                        const VfptDevice *d = &new->snapshot->devices[pd->device];
+                        if (!new->snapshot->iommu_active && strstr(pd->reason, "no IOMMU")) {
                                 if (!said_iommu)
                                         log_warning("%s", pd->reason);
                                 said_iommu = true;
                                 continue;
                         }
-                        log_warning("%s [%04x:%04x] group %d: refused by rule '%s': %s",
-                                    d->name, d->vendor, d->device, pd->group, rule_name(pd), pd->reason);
+                        log_warning("%s [%04x:%04x] %s: refused by rule '%s': %s", d->name, d->vendor, d->device,
+                                    group_text(pd->group, gbuf), rule_name(pd), pd->reason);
                 }
+        }
+        /* A device that was claimed and is now simply gone. */
+        for (size_t i = 0; old && i < old->plan->n_devices; i++) {
+                const VfptPlanDevice *pd = &old->plan->devices[i];
+                if (pd->device != SIZE_MAX && pd->state == VFPT_STATE_CLAIMED && !find_same(new, plan_device_key(old, pd)))
+                        log_notice("%s: removed from the machine (rule '%s')", plan_device_key(old, pd), rule_name(pd));
         }
 }
 
-int manager_reconcile(Manager *m) {
-        VfptGuardSources src = {
-                .proc_root = m->proc_root,
-                .use_getifaddrs = streq(m->proc_root, VFPT_PROC_ROOT),
-        };
-        VfptSnapshot *snap = NULL;
-        VfptPlan *plan = NULL;
+int manager_plan_once(Manager *m) {
+        State *st = NULL;
         int r;
 
         if (!m->sysfs) {
@@ -175,60 +371,177 @@ int manager_reconcile(Manager *m) {
                 if (r < 0)
                         return log_error_errno(r, "Cannot open sysfs at %s: %s", m->sysfs_root, strerror(-r));
         }
-        r = vfpt_snapshot_read(&snap, m->sysfs);
+        r = reconcile_once(m, m->config, false, &st);
         if (r < 0)
-                return log_error_errno(r, "Cannot read PCI devices under %s: %s", m->sysfs_root, strerror(-r));
-        for (char **e = snap->errors; e && *e; e++)
-                log_warning("%s", *e);
-        r = vfpt_guard_scan(snap, m->sysfs, &src);
-        if (r < 0) {
-                vfpt_snapshot_free(snap);
-                return log_error_errno(r, "Cannot check which devices the host uses: %s", strerror(-r));
-        }
-        r = vfpt_plan_build(&plan, m->config, snap);
-        if (r < 0) {
-                vfpt_snapshot_free(snap);
-                return log_error_errno(r, "Cannot plan: %s", strerror(-r));
-        }
-        vfpt_snapshot_free(m->snapshot);
-        vfpt_plan_free(m->plan);
-        m->snapshot = snap;
-        m->plan = plan;
-
-        log_plan(m);
-        if (m->dry_run)
-                return 0;
-
-        for (size_t g = 0; g < plan->n_groups; g++) {
-                const VfptPlanGroup *grp = &plan->groups[g];
-                VfptExecResult res;
-
-                if (grp->refused || grp->n_steps == 0)
-                        continue;
-                (void) load_modules_for(m, grp->steps[0].driver);
-                r = vfpt_exec_group(m->sysfs, snap, grp, m->records_dir, &res);
-                if (r == -ENOMEM)
-                        return log_error_errno(r, "Out of memory");
-                if (r < 0) {
-                        log_error("Group %d: claim failed: %s; %s", grp->group, strna(res.message),
-                                  res.rollback_error ? res.rollback_message
-                                                     : "every device of the group is back on the driver it had");
-                        group_failed(m, grp, &res);
-                } else
-                        group_claimed(m, grp);
-                vfpt_exec_result_clear(&res);
-        }
+                return r;
+        log_decisions(NULL, st);
+        state_free(m->state);
+        m->state = st;
         return 0;
 }
 
+static void *worker_main(void *userdata) {
+        Manager *m = userdata;
+
+        for (;;) {
+                State *st = NULL;
+                Config *c;
+                unsigned gen;
+
+                pthread_mutex_lock(&m->lock);
+                while (!m->quit && m->started == m->requested)
+                        pthread_cond_wait(&m->wake, &m->lock);
+                if (m->quit) {
+                        pthread_mutex_unlock(&m->lock);
+                        return NULL;
+                }
+                gen = m->started = m->requested;
+                c = config_ref(m->config);
+                pthread_mutex_unlock(&m->lock);
+
+                if (reconcile_once(m, c, true, &st) >= 0)
+                        st->generation = gen;
+                config_unref(c);
+                if (!st)
+                        continue;
+
+                pthread_mutex_lock(&m->lock);
+                state_free(m->published); /* superseded before anyone took it */
+                m->published = st;
+                pthread_mutex_unlock(&m->lock);
+                (void) eventfd_write(m->done_fd, 1);
+        }
+}
+
+unsigned manager_request(Manager *m) {
+        unsigned gen;
+
+        pthread_mutex_lock(&m->lock);
+        gen = ++m->requested;
+        pthread_cond_signal(&m->wake);
+        pthread_mutex_unlock(&m->lock);
+        return gen;
+}
+
 char *manager_status(Manager *m) {
-        _cleanup_free_ char *s = m->plan ? vfpt_plan_summary(m->plan) : NULL;
+        _cleanup_free_ char *s = m->state ? vfpt_plan_summary(m->state->plan) : NULL;
 
         if (!s)
                 return NULL;
-        if (m->snapshot && !m->snapshot->iommu_active)
+        if (!m->state->snapshot->iommu_active)
                 return strdup_printf("%s; no IOMMU active", s);
         return TAKE_PTR(s);
+}
+
+static int on_worker_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_free_ char *status = NULL, *old_status = NULL;
+        eventfd_t v;
+        State *st;
+        bool ready;
+
+        (void) eventfd_read(fd, &v);
+        pthread_mutex_lock(&m->lock);
+        st = TAKE_PTR(m->published);
+        pthread_mutex_unlock(&m->lock);
+        if (!st)
+                return 0;
+
+        old_status = manager_status(m);
+        log_decisions(m->state, st);
+        state_free(m->state);
+        m->state = st;
+        status = manager_status(m);
+
+        ready = !m->ready_sent || (m->reload_generation && st->generation >= m->reload_generation);
+        if (ready) {
+                m->ready_sent = true;
+                m->reload_generation = 0;
+        }
+        if (status && (!streq_ptr(status, old_status) || ready))
+                log_info("%s", status);
+        (void) sd_notifyf(false, "%sSTATUS=%s", ready ? "READY=1\n" : "", strna(status));
+        return 0;
+}
+
+static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        bool any = false;
+
+        /* Drain everything queued: one reconcile answers them all. */
+        for (;;) {
+                struct udev_device *d = udev_monitor_receive_device(m->monitor);
+                const char *action;
+
+                if (!d)
+                        break;
+                action = udev_device_get_action(d);
+                if (action && (streq(action, "add") || streq(action, "remove") || streq(action, "bind") ||
+                               streq(action, "unbind") || streq(action, "change"))) {
+                        log_full(LOG_DEBUG, 0, "uevent %s %s", action, strna(udev_device_get_sysname(d)));
+                        any = true;
+                }
+                udev_device_unref(d);
+        }
+        if (any)
+                manager_request(m);
+        return 0;
+}
+
+/* Kernel uevents, not udev's: measured in the test guest, a listener on
+ * udev's processed events hears of a hotplugged device only after udev has
+ * loaded the host driver's module, and loses the race; the kernel's event
+ * comes 40-60 ms earlier, in time to write driver_override first. */
+static int monitor_start(Manager *m) {
+        int r;
+
+        m->udev = udev_new();
+        if (!m->udev)
+                return -ENOMEM;
+        m->monitor = udev_monitor_new_from_netlink(m->udev, "kernel");
+        if (!m->monitor)
+                return -errno ? -errno : -EIO;
+        r = udev_monitor_filter_add_match_subsystem_devtype(m->monitor, "pci", NULL);
+        if (r < 0)
+                return r;
+        /* A hotplug storm must not overflow the socket; failing to grow it
+         * only costs events, and the next one reconciles everything anyway. */
+        (void) udev_monitor_set_receive_buffer_size(m->monitor, 16 * 1024 * 1024);
+        r = udev_monitor_enable_receiving(m->monitor);
+        if (r < 0)
+                return r;
+        return sd_event_add_io(m->event, &m->monitor_source, udev_monitor_get_fd(m->monitor), EPOLLIN, on_uevent, m);
+}
+
+int manager_start(Manager *m, sd_event *e) {
+        int r;
+
+        m->event = sd_event_ref(e);
+        r = vfpt_sysfs_open(&m->sysfs, m->sysfs_root);
+        if (r < 0)
+                return log_error_errno(r, "Cannot open sysfs at %s: %s", m->sysfs_root, strerror(-r));
+        r = vfpt_sysfs_set_host_paths(m->sysfs, m->proc_root, m->vfio_dir);
+        if (r < 0)
+                return log_error_errno(r, "Out of memory");
+
+        /* Listen before the first scan, so that nothing falls between them. */
+        r = monitor_start(m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot listen to kernel uevents: %s", strerror(-r));
+
+        m->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (m->done_fd < 0)
+                return log_error_errno(errno, "Cannot create an eventfd: %m");
+        r = sd_event_add_io(e, &m->worker_source, m->done_fd, EPOLLIN, on_worker_done, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch the worker: %s", strerror(-r));
+
+        r = -pthread_create(&m->worker, NULL, worker_main, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the worker thread: %s", strerror(-r));
+        m->worker_running = true;
+        manager_request(m);
+        return 0;
 }
 
 static void print_steps(FILE *f, const VfptPlan *p, const VfptPlanDevice *pd) {
@@ -243,10 +556,11 @@ static void print_steps(FILE *f, const VfptPlan *p, const VfptPlanDevice *pd) {
                         sep = ", ";
                         switch (s->kind) {
                         case VFPT_STEP_OVERRIDE:
-                                fprintf(f, "override %s", s->driver);
+                                fprintf(f, s->driver ? "override %s" : "clear override", s->driver);
                                 break;
                         case VFPT_STEP_UNBIND:
-                                fprintf(f, "unbind %s", s->driver);
+                        case VFPT_STEP_BIND:
+                                fprintf(f, "%s %s", vfpt_step_kind_to_string(s->kind), s->driver);
                                 break;
                         default:
                                 fputs(vfpt_step_kind_to_string(s->kind), f);
@@ -256,20 +570,22 @@ static void print_steps(FILE *f, const VfptPlan *p, const VfptPlanDevice *pd) {
 
 void manager_print_plan(Manager *m, FILE *f) {
         _cleanup_free_ char *status = NULL;
+        const State *st = m->state;
 
-        if (m->snapshot && !m->snapshot->iommu_active)
+        if (st && !st->snapshot->iommu_active)
                 fprintf(f, "# no IOMMU is active on this machine: nothing can be claimed\n");
-        for (size_t i = 0; m->plan && i < m->plan->n_devices; i++) {
-                const VfptPlanDevice *pd = &m->plan->devices[i];
+        for (size_t i = 0; st && i < st->plan->n_devices; i++) {
+                const VfptPlanDevice *pd = &st->plan->devices[i];
                 const char *rule = pd->rule ? pd->rule->name : NULL;
+                const char *target = pd->target ? pd->target : "(host)";
 
                 if (pd->state == VFPT_STATE_ABSENT) {
                         fprintf(f, "%s ----:---- group=- driver=- target=%s rule=%s absent\n",
-                                pd->absent, pd->target, rule);
+                                pd->absent, target, strna(rule));
                         continue;
                 }
 
-                const VfptDevice *d = &m->snapshot->devices[pd->device];
+                const VfptDevice *d = &st->snapshot->devices[pd->device];
                 const char *model = hwdb_get(m, d, "ID_MODEL_FROM_DATABASE");
                 char group[16] = "-";
 
@@ -277,13 +593,13 @@ void manager_print_plan(Manager *m, FILE *f) {
                         snprintf(group, sizeof(group), "%d", pd->group);
                 /* A device pulled in by its group has no rule of its own. */
                 fprintf(f, "%s %04x:%04x group=%s driver=%s target=%s rule=%s",
-                        d->name, d->vendor, d->device, group, d->driver ? d->driver : "-", pd->target,
-                        rule ? rule : "(group)");
+                        d->name, d->vendor, d->device, group, d->driver ? d->driver : "-", target,
+                        rule ? rule : pd->state == VFPT_STATE_RELEASE ? "(none)" : "(group)");
                 if (model)
                         fprintf(f, " name=\"%s\"", model);
                 fprintf(f, " %s", vfpt_device_state_to_string(pd->state));
-                if (pd->state == VFPT_STATE_CLAIM)
-                        print_steps(f, m->plan, pd);
+                if (pd->state == VFPT_STATE_CLAIM || pd->state == VFPT_STATE_RELEASE)
+                        print_steps(f, st->plan, pd);
                 else if (pd->reason)
                         fprintf(f, ": %s", pd->reason);
                 fputc('\n', f);

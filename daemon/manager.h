@@ -1,10 +1,17 @@
-/* manager.h — the daemon's state: configuration, the last snapshot and plan,
- * and the one reconcile path that start-up and reload (and later uevents and
- * D-Bus calls) all go through. */
+/* manager.h — the daemon's state and its one reconcile path, which start-up,
+ * uevents and reload (and later D-Bus calls) all go through.
+ *
+ * Reconciling touches sysfs, and a sysfs write can block in the kernel (an
+ * unbind waits for the device lock). So it runs on a worker thread: the event
+ * loop only asks for a reconcile and takes the result, and it keeps answering
+ * the watchdog whatever the kernel does. Requests that arrive while the worker
+ * runs fold into one more run. */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <systemd/sd-event.h>
 #include <systemd/sd-hwdb.h>
 
 #include "vfpt-config.h"
@@ -12,31 +19,75 @@
 #include "vfpt-plan.h"
 #include "vfpt-sysfs.h"
 
+/* A configuration shared between the event loop and the worker. */
+typedef struct Config {
+        unsigned n_ref;
+        VfptConfig *config;
+} Config;
+
+/* What one reconcile saw and did. The plan points into config's rules. */
+typedef struct State {
+        Config *config;
+        VfptSnapshot *snapshot;
+        VfptPlan *plan;
+        unsigned generation; /* of the request it answered */
+} State;
+
 typedef struct Manager {
         char **config_dirs;     /* NULL: the default drop-in directories */
         char *sysfs_root;
         char *proc_root;
+        char *vfio_dir;
         char *records_dir;
         bool dry_run;
 
-        VfptConfig *config;
-        VfptSysfs *sysfs;
-        VfptSnapshot *snapshot;
-        VfptPlan *plan;
+        VfptSysfs *sysfs;       /* used by the worker only, once it runs */
         sd_hwdb *hwdb;          /* NULL when there is no hardware database */
-        bool modules_loaded;
+        bool modules_loaded;    /* worker only */
+
+        sd_event *event;
+        sd_event_source *worker_source;
+        sd_event_source *monitor_source;
+        struct udev *udev;
+        struct udev_monitor *monitor;
+
+        /* Shared with the worker, under lock. */
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        pthread_t worker;
+        bool worker_running;
+        bool quit;
+        unsigned requested;     /* generation last asked for */
+        unsigned started;       /* generation the worker last took */
+        Config *config;         /* the configuration in force */
+        State *published;       /* the worker's newest result, not yet taken */
+        int done_fd;            /* eventfd: the worker published */
+
+        /* Event loop only. */
+        State *state;           /* the newest result taken */
+        bool ready_sent;
+        unsigned reload_generation; /* READY=1 is owed once this generation is done */
 } Manager;
 
 int manager_new(Manager **ret);
 Manager *manager_free(Manager *m);
 
+Config *config_ref(Config *c);
+Config *config_unref(Config *c);
+State *state_free(State *s);
+
 /* At start-up a bad file is skipped and the rest applies; on reload a
  * configuration with any error is rejected whole (-EINVAL) and the running
  * one stays. Errors are logged. */
 int manager_load_config(Manager *m, bool reload);
-/* Reads sysfs, plans, and (unless dry-run) claims. Returns <0 only when it
- * could not run at all; per-group failures are in the plan. */
-int manager_reconcile(Manager *m);
+
+/* Dry run: one reconcile that plans and changes nothing; result in m->state. */
+int manager_plan_once(Manager *m);
 void manager_print_plan(Manager *m, FILE *f);
+
+/* The daemon proper: uevent monitor, worker, first reconcile. */
+int manager_start(Manager *m, sd_event *e);
+/* Asks for a reconcile; returns its generation. */
+unsigned manager_request(Manager *m);
 /* The STATUS= line. */
 char *manager_status(Manager *m);

@@ -20,7 +20,8 @@ static void help(void) {
                "  --config-dir DIR    read *.conf drop-ins from DIR instead of the default directories\n"
                "                      (repeatable; earlier directories take precedence)\n"
                "  --sysfs-root DIR    use the sysfs tree at DIR instead of /sys (tests, planning)\n"
-               "  --proc-root DIR     use DIR instead of /proc for the in-use guards\n"
+               "  --proc-root DIR     use DIR instead of /proc for the guards and holder checks\n"
+               "  --vfio-dir DIR      use DIR instead of /dev/vfio for holder checks\n"
                "  --records-dir DIR   remember original drivers in DIR (default /run/vfptd/devices)\n"
                "  --dry-run           print the plan, change nothing, exit (1 if the configuration has errors)\n"
                "  --debug             log debug messages\n"
@@ -40,11 +41,12 @@ static int replace_string(char **p, const char *v) {
 
 /* Returns 1 to go on, 0 to exit successfully, <0 on a usage error. */
 static int parse_argv(Manager *m, int argc, char *argv[]) {
-        enum { ARG_CONFIG_DIR = 0x100, ARG_SYSFS_ROOT, ARG_PROC_ROOT, ARG_RECORDS_DIR, ARG_DRY_RUN, ARG_DEBUG, ARG_VERSION };
+        enum { ARG_CONFIG_DIR = 0x100, ARG_SYSFS_ROOT, ARG_PROC_ROOT, ARG_VFIO_DIR, ARG_RECORDS_DIR, ARG_DRY_RUN, ARG_DEBUG, ARG_VERSION };
         static const struct option options[] = {
                 { "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
                 { "sysfs-root", required_argument, NULL, ARG_SYSFS_ROOT },
                 { "proc-root", required_argument, NULL, ARG_PROC_ROOT },
+                { "vfio-dir", required_argument, NULL, ARG_VFIO_DIR },
                 { "records-dir", required_argument, NULL, ARG_RECORDS_DIR },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
                 { "debug", no_argument, NULL, ARG_DEBUG },
@@ -66,6 +68,10 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
                         break;
                 case ARG_PROC_ROOT:
                         if ((r = replace_string(&m->proc_root, optarg)) < 0)
+                                return r;
+                        break;
+                case ARG_VFIO_DIR:
+                        if ((r = replace_string(&m->vfio_dir, optarg)) < 0)
                                 return r;
                         break;
                 case ARG_RECORDS_DIR:
@@ -94,22 +100,14 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
         return 1;
 }
 
-static void notify_status(Manager *m) {
-        _cleanup_free_ char *status = manager_status(m);
-
-        if (status) {
-                log_info("%s", status);
-                (void) sd_notifyf(false, "READY=1\nSTATUS=%s", status);
-        } else
-                (void) sd_notify(false, "READY=1");
-}
-
 static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         log_info("Received SIG%s; exiting. Claimed devices stay on their drivers.", sigabbrev_np((int) si->ssi_signo));
         (void) sd_notify(false, "STOPPING=1");
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+/* SIGHUP and ExecReload=: RELOADING=1 now, READY=1 once the reconcile that
+ * applies the new configuration is done (or at once when it is rejected). */
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         struct timespec ts;
@@ -120,9 +118,12 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
                           (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000ULL);
         log_info("Reloading the configuration.");
         r = manager_load_config(m, true);
-        if (r >= 0)
-                (void) manager_reconcile(m);
-        notify_status(m);
+        if (r < 0) {
+                _cleanup_free_ char *status = manager_status(m);
+                (void) sd_notifyf(false, "READY=1\nSTATUS=Reload rejected (see the log); %s", strna(status));
+                return 0;
+        }
+        m->reload_generation = manager_request(m);
         return 0;
 }
 
@@ -149,11 +150,10 @@ static int run(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the watchdog: %s", strerror(-r));
 
-        r = manager_reconcile(m);
+        /* READY=1 follows the first reconcile, from the worker's result. */
+        r = manager_start(m, e);
         if (r < 0)
                 return r;
-        notify_status(m);
-
         r = sd_event_loop(e);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %s", strerror(-r));
@@ -181,10 +181,10 @@ int main(int argc, char *argv[]) {
                 goto finish;
 
         if (m->dry_run) {
-                r = manager_reconcile(m);
+                r = manager_plan_once(m);
                 if (r >= 0) {
                         manager_print_plan(m, stdout);
-                        r = m->config->n_errors > 0 ? -EINVAL : 0;
+                        r = m->config->config->n_errors > 0 ? -EINVAL : 0;
                 }
                 goto finish;
         }

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "vfpt-exec.h"
+#include "vfpt-holders.h"
 #include "vfpt-names.h"
 #include "vfpt-util.h"
 
@@ -112,6 +113,33 @@ int vfpt_record_remove(const char *records_dir, const char *address) {
         return 0;
 }
 
+int vfpt_snapshot_read_records(VfptSnapshot *snap, const char *records_dir) {
+        _cleanup_close_ int fd = open(records_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        for (size_t i = 0; i < snap->n_devices; i++) {
+                VfptDevice *d = &snap->devices[i];
+                char *v = NULL;
+                int r;
+
+                free(d->recorded_driver);
+                d->recorded_driver = NULL;
+                d->recorded = false;
+                if (fd < 0)
+                        continue; /* no records yet */
+                r = read_attr(fd, d->name, &v);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        continue;
+                d->recorded = true;
+                if (*v)
+                        d->recorded_driver = v;
+                else
+                        free(v);
+        }
+        return 0;
+}
+
 static int device_dir(const char *address, char **ret) {
         *ret = strdup_printf(VFPT_SYSFS_PCI_DEVICES "/%s", address);
         return *ret ? 0 : -ENOMEM;
@@ -153,9 +181,52 @@ static int run_step(VfptSysfs *s, const VfptDevice *d, const VfptStep *step, Tou
 
         switch (step->kind) {
         case VFPT_STEP_OVERRIDE:
-                *ret_what = strdup_printf("set driver_override to %s", step->driver);
+                *ret_what = step->driver ? strdup_printf("set driver_override to %s", step->driver)
+                                         : strdup("clear driver_override");
                 t->override_written = true; /* a failed write may still have landed */
-                return write_device(s, t->fd, d->name, VFPT_ATTR_DRIVER_OVERRIDE, step->driver);
+                return write_device(s, t->fd, d->name, VFPT_ATTR_DRIVER_OVERRIDE,
+                                    step->driver ? step->driver : "\n");
+
+        case VFPT_STEP_HOLDERS: {
+                _cleanup_free_ char *node = NULL, *comm = NULL;
+                pid_t pid;
+
+                if (d->group < 0)
+                        return 0;
+                node = strdup_printf("%s/%d", vfpt_sysfs_vfio_dir(s), d->group);
+                if (!node)
+                        return -ENOMEM;
+                r = vfpt_holders_find(vfpt_sysfs_proc_root(s), node, &pid, &comm);
+                if (r < 0) {
+                        *ret_what = strdup_printf("check who holds %s", node);
+                        return r;
+                }
+                if (r > 0) {
+                        *ret_what = strdup_printf("release: %s is open by pid %d (%s); stop it first",
+                                                  node, (int) pid, strna(comm));
+                        return -EBUSY;
+                }
+                return 0;
+        }
+
+        case VFPT_STEP_BIND: {
+                _cleanup_free_ char *dir = strdup_printf(VFPT_SYSFS_PCI_DRIVERS "/%s", step->driver);
+
+                if (!dir)
+                        return -ENOMEM;
+                *ret_what = strdup_printf("bind to %s", step->driver);
+                t->changed_binding = true;
+                r = write_root(s, dir, VFPT_ATTR_BIND, d->name);
+                /* The recorded driver may be gone (module removed): let the
+                 * kernel find whatever driver matches instead. */
+                if (r == -ENOENT || r == -ENODEV)
+                        r = write_root(s, "bus/pci", "drivers_probe", d->name);
+                return r;
+        }
+
+        case VFPT_STEP_FORGET:
+                *ret_what = strdup("remove the record");
+                return records_dir ? vfpt_record_remove(records_dir, d->name) : 0;
 
         case VFPT_STEP_RECORD:
                 *ret_what = strdup_printf("record original driver in %s", strna(records_dir));
@@ -187,6 +258,8 @@ static int run_step(VfptSysfs *s, const VfptDevice *d, const VfptStep *step, Tou
                         return r;
                 if (streq_ptr(cur, step->driver))
                         return 0;
+                if (!step->driver && !vfpt_device_is_vfio_driver(cur) && !streq_ptr(cur, VFPT_DRIVER_PCI_STUB))
+                        return 0; /* released with no driver recorded: any host driver, or none */
                 *ret_what = cur ? strdup_printf("verify: bound to %s, not %s", cur, step->driver)
                                 : strdup_printf("verify: no driver took it, expected %s (is the module loaded?)",
                                                 step->driver);

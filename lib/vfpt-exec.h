@@ -30,3 +30,6 @@ int vfpt_record_write(const char *records_dir, const char *address, const char *
 /* *ret = NULL when the device had no driver; -ENOENT when no record. */
 int vfpt_record_read(const char *records_dir, const char *address, char **ret);
 int vfpt_record_remove(const char *records_dir, const char *address);
+/* Marks the devices of a snapshot that have a record (VfptDevice.recorded):
+ * those are the ones vfpt claimed, and the only ones it will release. */
+int vfpt_snapshot_read_records(VfptSnapshot *snap, const char *records_dir);

@@ -10,6 +10,7 @@
 #define VFPT_RECORDS_DIR "/run/vfptd/devices"
 
 #define VFPT_SYSFS_ROOT "/sys"
+#define VFPT_VFIO_DIR "/dev/vfio"
 #define VFPT_PROC_ROOT "/proc"
 
 /* Paths relative to the sysfs root. */

@@ -17,6 +17,9 @@ static const char *const step_names[_VFPT_STEP_MAX] = {
         [VFPT_STEP_UNBIND] = "unbind",
         [VFPT_STEP_PROBE] = "drivers_probe",
         [VFPT_STEP_VERIFY] = "verify",
+        [VFPT_STEP_HOLDERS] = "holders",
+        [VFPT_STEP_BIND] = "bind",
+        [VFPT_STEP_FORGET] = "forget",
 };
 
 static const char *const state_names[_VFPT_STATE_MAX] = {
@@ -25,6 +28,8 @@ static const char *const state_names[_VFPT_STATE_MAX] = {
         [VFPT_STATE_REFUSED] = "refused",
         [VFPT_STATE_ABSENT] = "absent",
         [VFPT_STATE_FAILED] = "failed",
+        [VFPT_STATE_RELEASE] = "release",
+        [VFPT_STATE_RELEASED] = "released",
 };
 
 const char *vfpt_step_kind_to_string(VfptStepKind k) {
@@ -291,6 +296,99 @@ static int plan_absent(VfptPlan *p, const VfptConfig *config, const VfptSnapshot
         return 0;
 }
 
+static bool is_passthrough_driver(const char *driver) {
+        return vfpt_device_is_vfio_driver(driver) || streq_ptr(driver, VFPT_DRIVER_PCI_STUB);
+}
+
+/* Gives back the devices vfpt claimed (they have a record) that no rule
+ * wants any more, a whole group at a time: the group first has to be free
+ * of holders, and the records go last, so that a failure half way can still
+ * be rolled back to a group on vfio-pci that a later reconcile releases. */
+static int plan_release_group(VfptPlan *p, const VfptSnapshot *snap, int group, const size_t *release,
+                              size_t n_release, const size_t *members, size_t n_members) {
+        VfptPlanGroup *g, *m;
+        bool held = false;
+        int r;
+
+        m = realloc(p->groups, (p->n_groups + 1) * sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        p->groups = m;
+        g = &p->groups[p->n_groups++];
+        *g = (VfptPlanGroup) { .group = group, .release = true, .n_members = n_members };
+        g->members = malloc(n_members * sizeof(size_t));
+        if (!g->members)
+                return -ENOMEM;
+        memcpy(g->members, members, n_members * sizeof(size_t));
+
+        for (size_t k = 0; k < n_release; k++) {
+                const VfptDevice *d = &snap->devices[release[k]];
+                VfptPlanDevice *pd = plan_add_device(p);
+
+                if (!pd)
+                        return -ENOMEM;
+                pd->device = release[k];
+                pd->target = d->recorded_driver;
+                pd->group = d->group;
+                pd->state = VFPT_STATE_RELEASE;
+                held = held || vfpt_device_is_vfio_driver(d->driver);
+        }
+        if (held && group >= 0 && (r = group_add_step(g, VFPT_STEP_HOLDERS, release[0], NULL)) < 0)
+                return r;
+        for (size_t k = 0; k < n_release; k++)
+                if (snap->devices[release[k]].driver_override &&
+                    (r = group_add_step(g, VFPT_STEP_OVERRIDE, release[k], NULL)) < 0)
+                        return r;
+        for (size_t k = 0; k < n_release; k++) {
+                const VfptDevice *d = &snap->devices[release[k]];
+
+                if (d->driver && !is_passthrough_driver(d->driver))
+                        continue; /* already back with the host */
+                if (d->driver && (r = group_add_step(g, VFPT_STEP_UNBIND, release[k], d->driver)) < 0)
+                        return r;
+                if (d->recorded_driver)
+                        r = group_add_step(g, VFPT_STEP_BIND, release[k], d->recorded_driver);
+                else
+                        r = group_add_step(g, VFPT_STEP_PROBE, release[k], NULL);
+                if (r < 0 || (r = group_add_step(g, VFPT_STEP_VERIFY, release[k], d->recorded_driver)) < 0)
+                        return r;
+        }
+        for (size_t k = 0; k < n_release; k++)
+                if ((r = group_add_step(g, VFPT_STEP_FORGET, release[k], NULL)) < 0)
+                        return r;
+        return 0;
+}
+
+static int plan_releases(VfptPlan *p, const VfptSnapshot *snap, const VfptRule **matched,
+                         size_t *release, size_t *members) {
+        for (size_t i = 0; i < snap->n_devices; i++) {
+                const VfptDevice *d = &snap->devices[i];
+                size_t n_release = 0, n_members = 0;
+                bool handled = matched[i] != NULL || d->bridge || !d->recorded;
+                int r;
+
+                for (size_t g = 0; g < p->n_groups && !handled; g++)
+                        handled = d->group >= 0 && p->groups[g].group == d->group;
+                if (handled)
+                        continue;
+                if (d->group < 0) {
+                        release[n_release++] = members[n_members++] = i;
+                } else
+                        for (size_t j = 0; j < snap->n_devices; j++) {
+                                const VfptDevice *o = &snap->devices[j];
+                                if (o->group != d->group)
+                                        continue;
+                                members[n_members++] = j;
+                                if (o->recorded && !o->bridge && !matched[j])
+                                        release[n_release++] = j;
+                        }
+                r = plan_release_group(p, snap, d->group, release, n_release, members, n_members);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* True when the rule names this device without a wildcard. */
 static bool rule_names_exactly(const VfptRule *r, const VfptDevice *d) {
         for (size_t i = 0; i < r->n_addresses; i++)
@@ -310,7 +408,7 @@ static int cmp_int(const void *a, const void *b) {
 int vfpt_plan_build(VfptPlan **ret, const VfptConfig *config, const VfptSnapshot *snap) {
         _cleanup_free_ const VfptRule **matched = NULL, **conflict = NULL;
         _cleanup_free_ int *groups = NULL;
-        _cleanup_free_ size_t *members = NULL;
+        _cleanup_free_ size_t *members = NULL, *scratch = NULL;
         size_t n_groups = 0, n = snap->n_devices;
         VfptPlan *p;
         int r = -ENOMEM;
@@ -320,7 +418,8 @@ int vfpt_plan_build(VfptPlan **ret, const VfptConfig *config, const VfptSnapshot
         conflict = calloc(n + 1, sizeof(*conflict));
         groups = calloc(n + 1, sizeof(*groups));
         members = calloc(n + 1, sizeof(*members));
-        if (!p || !matched || !conflict || !groups || !members)
+        scratch = calloc(n + 1, sizeof(*scratch));
+        if (!p || !matched || !conflict || !groups || !members || !scratch)
                 goto fail;
 
         /* Which rule claims each device: the first that matches, in config order. */
@@ -409,6 +508,9 @@ int vfpt_plan_build(VfptPlan **ret, const VfptConfig *config, const VfptSnapshot
                         goto fail;
         }
 
+        r = plan_releases(p, snap, matched, scratch, members);
+        if (r < 0)
+                goto fail;
         r = plan_absent(p, config, snap);
         if (r < 0)
                 goto fail;

@@ -16,13 +16,17 @@ typedef enum VfptStepKind {
         VFPT_STEP_UNBIND,   /* write address to driver/unbind */
         VFPT_STEP_PROBE,    /* write address to bus/pci/drivers_probe */
         VFPT_STEP_VERIFY,   /* the driver link names the target */
+        VFPT_STEP_HOLDERS,  /* release: refuse while a process holds the group open */
+        VFPT_STEP_BIND,     /* release: write address to drivers/DRIVER/bind */
+        VFPT_STEP_FORGET,   /* release: remove the record */
         _VFPT_STEP_MAX,
 } VfptStepKind;
 
 typedef struct VfptStep {
         VfptStepKind kind;
         size_t device;      /* index into the snapshot */
-        const char *driver; /* OVERRIDE/VERIFY: target; UNBIND/RECORD: current */
+        const char *driver; /* OVERRIDE/VERIFY: target (NULL: clear, any);
+                             * UNBIND/RECORD: current; BIND: the recorded driver */
 } VfptStep;
 
 typedef enum VfptDeviceState {
@@ -31,6 +35,8 @@ typedef enum VfptDeviceState {
         VFPT_STATE_REFUSED,
         VFPT_STATE_ABSENT,  /* a rule names an address that is not there */
         VFPT_STATE_FAILED,  /* set by the caller after execution */
+        VFPT_STATE_RELEASE, /* no rule wants it any more: goes back to its driver */
+        VFPT_STATE_RELEASED, /* set by the caller after a release */
         _VFPT_STATE_MAX,
 } VfptDeviceState;
 
@@ -47,6 +53,7 @@ typedef struct VfptPlanDevice {
 typedef struct VfptPlanGroup {
         int group;             /* -1 for a device without a group */
         bool refused;
+        bool release;          /* the steps give the group back to the host */
         char *reason;
         size_t *members;       /* snapshot indexes of the group's endpoints and bridges */
         size_t n_members;

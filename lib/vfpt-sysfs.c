@@ -12,6 +12,8 @@ struct VfptSysfs {
         int root_fd;
         VfptKernelHook hook;
         void *hook_userdata;
+        char *proc_root;
+        char *vfio_dir;
 };
 
 int vfpt_sysfs_open(VfptSysfs **ret, const char *root) {
@@ -20,9 +22,16 @@ int vfpt_sysfs_open(VfptSysfs **ret, const char *root) {
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
+        s->root_fd = -1;
         s->root = strdup(root ? root : VFPT_SYSFS_ROOT);
         if (!s->root) {
                 free(s);
+                return -ENOMEM;
+        }
+        s->proc_root = strdup(VFPT_PROC_ROOT);
+        s->vfio_dir = strdup(VFPT_VFIO_DIR);
+        if (!s->proc_root || !s->vfio_dir) {
+                vfpt_sysfs_free(s);
                 return -ENOMEM;
         }
         s->root_fd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -41,8 +50,33 @@ VfptSysfs *vfpt_sysfs_free(VfptSysfs *s) {
         if (s->root_fd >= 0)
                 close(s->root_fd);
         free(s->root);
+        free(s->proc_root);
+        free(s->vfio_dir);
         free(s);
         return NULL;
+}
+
+int vfpt_sysfs_set_host_paths(VfptSysfs *s, const char *proc_root, const char *vfio_dir) {
+        char *p = strdup(proc_root), *v = strdup(vfio_dir);
+
+        if (!p || !v) {
+                free(p);
+                free(v);
+                return -ENOMEM;
+        }
+        free(s->proc_root);
+        free(s->vfio_dir);
+        s->proc_root = p;
+        s->vfio_dir = v;
+        return 0;
+}
+
+const char *vfpt_sysfs_proc_root(const VfptSysfs *s) {
+        return s->proc_root;
+}
+
+const char *vfpt_sysfs_vfio_dir(const VfptSysfs *s) {
+        return s->vfio_dir;
 }
 
 const char *vfpt_sysfs_root(const VfptSysfs *s) {
@@ -128,6 +162,7 @@ bool vfpt_device_is_vfio_driver(const char *driver) {
 }
 
 static void device_done(VfptDevice *d) {
+        free(d->recorded_driver);
         free(d->driver);
         free(d->driver_override);
         free(d->in_use);

@@ -26,6 +26,11 @@ VfptSysfs *vfpt_sysfs_free(VfptSysfs *s);
 const char *vfpt_sysfs_root(const VfptSysfs *s);
 int vfpt_sysfs_root_fd(const VfptSysfs *s);
 void vfpt_sysfs_set_kernel_hook(VfptSysfs *s, VfptKernelHook hook, void *userdata);
+/* Where the holder check looks for processes (/proc) and for the VFIO group
+ * nodes (/dev/vfio); tests point them at their own trees. */
+int vfpt_sysfs_set_host_paths(VfptSysfs *s, const char *proc_root, const char *vfio_dir);
+const char *vfpt_sysfs_proc_root(const VfptSysfs *s);
+const char *vfpt_sysfs_vfio_dir(const VfptSysfs *s);
 
 /* Opens bus/pci/devices/ADDR as a directory (O_DIRECTORY|O_CLOEXEC). */
 int vfpt_sysfs_open_device(VfptSysfs *s, const char *address, int *ret_fd);
@@ -48,6 +53,8 @@ typedef struct VfptDevice {
         char *driver;                /* NULL: no driver */
         char *driver_override;       /* NULL: none */
         int group;                   /* IOMMU group, -1 when none */
+        bool recorded;         /* vfpt claimed it: a record of its original driver exists */
+        char *recorded_driver; /* that driver, NULL for none */
         char *in_use;    /* set by the guards: why the host needs it */
         char *unchecked; /* set by the guards: what they could not see */
 } VfptDevice;
