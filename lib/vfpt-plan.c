@@ -133,6 +133,17 @@ static int group_refusal(const GroupWork *w, const VfptSnapshot *snap, int group
                         }
                 }
 
+        /* Nothing is known of an unreadable member, so not even force helps:
+         * claiming the rest would leave the group half claimed. */
+        for (size_t k = 0; k < n_members; k++) {
+                const VfptDevice *d = &snap->devices[members[k]];
+                if (d->unreadable) {
+                        *ret = strdup_printf("%s, a member of %s, is unreadable (%s); a group is claimed whole or not at all",
+                                             d->name, group >= 0 ? "this group" : "it", d->unreadable);
+                        return *ret ? 0 : -ENOMEM;
+                }
+        }
+
         for (size_t k = 0; k < n_members; k++) {
                 size_t i = members[k];
                 const VfptDevice *d = &snap->devices[i];

@@ -162,6 +162,7 @@ bool vfpt_device_is_vfio_driver(const char *driver) {
 }
 
 static void device_done(VfptDevice *d) {
+        free(d->unreadable);
         free(d->recorded_driver);
         free(d->driver);
         free(d->driver_override);
@@ -207,13 +208,36 @@ static bool device_is_bridge(int fd, uint32_t class) {
         return (class >> 8) == 0x0604 || (class >> 8) == 0x0607;
 }
 
-/* Reads one device; returns <0 only for -ENOMEM. A device that cannot be
- * read is recorded in snap->errors and left out (*ret_ok false). */
+static int read_group(int fd, int *ret) {
+        _cleanup_free_ char *group = NULL;
+        char *end;
+        long g;
+        int r;
+
+        r = read_link_basename(fd, VFPT_ATTR_IOMMU_GROUP, &group);
+        if (r == -ENOENT) {
+                *ret = -1;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        g = strtol(group, &end, 10);
+        if (*end || g < 0 || g > INT32_MAX)
+                return -EINVAL;
+        *ret = (int) g;
+        return 0;
+}
+
+/* Reads one device; returns <0 only for -ENOMEM. A device whose attributes
+ * cannot be read stays in the snapshot with .unreadable set (and an entry in
+ * snap->errors): left out, its group would look smaller than it is and could
+ * be claimed by half. */
 static int device_read(VfptSnapshot *snap, int devices_fd, const char *name, VfptDevice *d, bool *ret_ok) {
         _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *group = NULL, *vga = NULL;
-        unsigned long class;
-        int r;
+        _cleanup_free_ char *vga = NULL;
+        const char *what = NULL;
+        unsigned long class = 0;
+        int r, error = 0;
 
         *ret_ok = false;
         *d = (VfptDevice) { .group = -1 };
@@ -225,50 +249,39 @@ static int device_read(VfptSnapshot *snap, int devices_fd, const char *name, Vfp
         if (fd < 0)
                 return errno == ENOENT ? 0 : snapshot_error(snap, name, "device directory", -errno);
 
-        if ((r = read_u16(fd, VFPT_ATTR_VENDOR, &d->vendor)) < 0)
-                return r == -ENOMEM ? r : snapshot_error(snap, name, VFPT_ATTR_VENDOR, r);
-        if ((r = read_u16(fd, VFPT_ATTR_DEVICE, &d->device)) < 0)
-                return r == -ENOMEM ? r : snapshot_error(snap, name, VFPT_ATTR_DEVICE, r);
+#define TRY(expr, attr)                                 \
+        if (!what && (r = (expr)) < 0) {                \
+                if (r == -ENOMEM)                       \
+                        goto oom;                       \
+                what = (attr);                          \
+                error = r;                              \
+        }
+        TRY(read_group(fd, &d->group), VFPT_ATTR_IOMMU_GROUP);
+        TRY(read_u16(fd, VFPT_ATTR_VENDOR, &d->vendor), VFPT_ATTR_VENDOR);
+        TRY(read_u16(fd, VFPT_ATTR_DEVICE, &d->device), VFPT_ATTR_DEVICE);
+        TRY(read_attr_hex(fd, VFPT_ATTR_CLASS, &class), VFPT_ATTR_CLASS);
+        TRY(vfpt_sysfs_read_driver(fd, &d->driver), VFPT_ATTR_DRIVER);
+        TRY(vfpt_sysfs_read_override(fd, &d->driver_override), VFPT_ATTR_DRIVER_OVERRIDE);
+#undef TRY
         /* Subsystem IDs are informative; a bridge may lack them. */
         (void) read_u16(fd, VFPT_ATTR_SUBSYSTEM_VENDOR, &d->subsystem_vendor);
         (void) read_u16(fd, VFPT_ATTR_SUBSYSTEM_DEVICE, &d->subsystem_device);
-        if ((r = read_attr_hex(fd, VFPT_ATTR_CLASS, &class)) < 0)
-                return r == -ENOMEM ? r : snapshot_error(snap, name, VFPT_ATTR_CLASS, r);
         d->class = (uint32_t) class;
         d->bridge = device_is_bridge(fd, d->class);
-
-        r = vfpt_sysfs_read_driver(fd, &d->driver);
-        if (r < 0)
-                goto fail_attr_driver;
-        r = vfpt_sysfs_read_override(fd, &d->driver_override);
-        if (r < 0) {
-                r = r == -ENOMEM ? r : snapshot_error(snap, name, VFPT_ATTR_DRIVER_OVERRIDE, r);
-                device_done(d);
-                return r;
-        }
-        r = read_link_basename(fd, VFPT_ATTR_IOMMU_GROUP, &group);
-        if (r >= 0) {
-                char *end;
-                long g = strtol(group, &end, 10);
-                if (*end || g < 0 || g > INT32_MAX) {
-                        r = snapshot_error(snap, name, VFPT_ATTR_IOMMU_GROUP, -EINVAL);
-                        device_done(d);
-                        return r;
-                }
-                d->group = (int) g;
-        } else if (r == -ENOMEM) {
-                device_done(d);
-                return r;
-        }
         if (read_attr(fd, VFPT_ATTR_BOOT_VGA, &vga) >= 0)
                 d->boot_vga = streq(vga, "1");
+
+        if (what) {
+                d->unreadable = strdup_printf("cannot read %s: %s", what, strerror(-error));
+                if (!d->unreadable || snapshot_error(snap, name, what, error) < 0)
+                        goto oom;
+        }
         *ret_ok = true;
         return 0;
 
-fail_attr_driver:
-        r = r == -ENOMEM ? r : snapshot_error(snap, name, VFPT_ATTR_DRIVER, r);
+oom:
         device_done(d);
-        return r;
+        return -ENOMEM;
 }
 
 static int cmp_device(const void *a, const void *b) {

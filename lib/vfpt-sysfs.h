@@ -53,6 +53,8 @@ typedef struct VfptDevice {
         char *driver;                /* NULL: no driver */
         char *driver_override;       /* NULL: none */
         int group;                   /* IOMMU group, -1 when none */
+        char *unreadable;      /* why its attributes could not be read; then
+                                * only address and group are known */
         bool recorded;         /* vfpt claimed it: a record of its original driver exists */
         char *recorded_driver; /* that driver, NULL for none */
         char *in_use;    /* set by the guards: why the host needs it */
