@@ -498,7 +498,7 @@ static int monitor_start(Manager *m) {
         m->udev = udev_new();
         if (!m->udev)
                 return -ENOMEM;
-        m->monitor = udev_monitor_new_from_netlink(m->udev, "kernel");
+        m->monitor = udev_monitor_new_from_netlink(m->udev, m->udev_events ? "udev" : "kernel");
         if (!m->monitor)
                 return -errno ? -errno : -EIO;
         r = udev_monitor_filter_add_match_subsystem_devtype(m->monitor, "pci", NULL);

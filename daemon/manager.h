@@ -40,6 +40,7 @@ typedef struct Manager {
         char *vfio_dir;
         char *records_dir;
         bool dry_run;
+        bool udev_events;       /* listen to udev's events instead of the kernel's */
 
         VfptSysfs *sysfs;       /* used by the worker only, once it runs */
         sd_hwdb *hwdb;          /* NULL when there is no hardware database */

@@ -23,6 +23,9 @@ static void help(void) {
                "  --proc-root DIR     use DIR instead of /proc for the guards and holder checks\n"
                "  --vfio-dir DIR      use DIR instead of /dev/vfio for holder checks\n"
                "  --records-dir DIR   remember original drivers in DIR (default /run/vfptd/devices)\n"
+               "  --uevent-source kernel|udev\n"
+               "                      listen to the kernel's uevents (default: wins the race\n"
+               "                      against udev loading host drivers) or udev's\n"
                "  --dry-run           print the plan, change nothing, exit (1 if the configuration has errors)\n"
                "  --debug             log debug messages\n"
                "  --version           print the version\n"
@@ -41,13 +44,14 @@ static int replace_string(char **p, const char *v) {
 
 /* Returns 1 to go on, 0 to exit successfully, <0 on a usage error. */
 static int parse_argv(Manager *m, int argc, char *argv[]) {
-        enum { ARG_CONFIG_DIR = 0x100, ARG_SYSFS_ROOT, ARG_PROC_ROOT, ARG_VFIO_DIR, ARG_RECORDS_DIR, ARG_DRY_RUN, ARG_DEBUG, ARG_VERSION };
+        enum { ARG_CONFIG_DIR = 0x100, ARG_SYSFS_ROOT, ARG_PROC_ROOT, ARG_VFIO_DIR, ARG_RECORDS_DIR, ARG_UEVENT_SOURCE, ARG_DRY_RUN, ARG_DEBUG, ARG_VERSION };
         static const struct option options[] = {
                 { "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
                 { "sysfs-root", required_argument, NULL, ARG_SYSFS_ROOT },
                 { "proc-root", required_argument, NULL, ARG_PROC_ROOT },
                 { "vfio-dir", required_argument, NULL, ARG_VFIO_DIR },
                 { "records-dir", required_argument, NULL, ARG_RECORDS_DIR },
+                { "uevent-source", required_argument, NULL, ARG_UEVENT_SOURCE },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
                 { "debug", no_argument, NULL, ARG_DEBUG },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -77,6 +81,13 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
                 case ARG_RECORDS_DIR:
                         if ((r = replace_string(&m->records_dir, optarg)) < 0)
                                 return r;
+                        break;
+                case ARG_UEVENT_SOURCE:
+                        if (!streq(optarg, "kernel") && !streq(optarg, "udev")) {
+                                fprintf(stderr, "vfptd: --uevent-source takes kernel or udev, not '%s'\n", optarg);
+                                return -EINVAL;
+                        }
+                        m->udev_events = streq(optarg, "udev");
                         break;
                 case ARG_DRY_RUN:
                         m->dry_run = true;
