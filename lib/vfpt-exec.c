@@ -217,9 +217,9 @@ static int run_step(VfptSysfs *s, const VfptDevice *d, const VfptStep *step, Tou
                 *ret_what = strdup_printf("bind to %s", step->driver);
                 t->changed_binding = true;
                 r = write_root(s, dir, VFPT_ATTR_BIND, d->name);
-                /* The recorded driver may be gone (module removed): let the
-                 * kernel find whatever driver matches instead. */
-                if (r == -ENOENT || r == -ENODEV)
+                /* The recorded driver is gone (its module was removed): let
+                 * the kernel find whatever driver matches instead. */
+                if (r == -ENOENT)
                         r = write_root(s, "bus/pci", "drivers_probe", d->name);
                 return r;
         }
