@@ -57,11 +57,16 @@ static int load_one(struct kmod_ctx *ctx, const char *name, char **ret_error) {
 }
 
 int vfpt_modules_load(const char *const *names, char **ret_error) {
+        return vfpt_modules_load_at(NULL, NULL, names, ret_error);
+}
+
+int vfpt_modules_load_at(const char *dirname, const char *const *config_paths,
+                         const char *const *names, char **ret_error) {
         _cleanup_(kmod_unrefp) struct kmod_ctx *ctx = NULL;
         int r;
 
         *ret_error = NULL;
-        ctx = kmod_new(NULL, NULL);
+        ctx = kmod_new(dirname, config_paths);
         if (!ctx) {
                 *ret_error = strdup("cannot set up libkmod");
                 return -ENOMEM;

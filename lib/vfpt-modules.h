@@ -5,3 +5,6 @@
 /* names: NULL-terminated module names or aliases. On failure *ret_error says
  * which module and why. */
 int vfpt_modules_load(const char *const *names, char **ret_error);
+/* The same against another module directory and modprobe.d list (tests). */
+int vfpt_modules_load_at(const char *dirname, const char *const *config_paths,
+                         const char *const *names, char **ret_error);
