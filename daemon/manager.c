@@ -11,6 +11,7 @@
 #include <time.h>
 #include <systemd/sd-daemon.h>
 
+#include "bus-names.h"
 #include "log.h"
 #include "manager.h"
 #include "vfpt-exec.h"
@@ -54,7 +55,8 @@ int manager_new(Manager **ret) {
         m->proc_root = strdup(VFPT_PROC_ROOT);
         m->vfio_dir = strdup(VFPT_VFIO_DIR);
         m->records_dir = strdup(VFPT_RECORDS_DIR);
-        if (!m->sysfs_root || !m->proc_root || !m->vfio_dir || !m->records_dir) {
+        m->runtime_dir = strdup(VFPT_RUNTIME_CONFIG_DIR);
+        if (!m->sysfs_root || !m->proc_root || !m->vfio_dir || !m->records_dir || !m->runtime_dir) {
                 manager_free(m);
                 return -ENOMEM;
         }
@@ -97,6 +99,9 @@ Manager *manager_free(Manager *m) {
         vfpt_sysfs_free(m->sysfs);
         sd_hwdb_unref(m->hwdb);
         strv_free(m->config_dirs);
+        strv_free(m->config_errors);
+        free(m->runtime_dir);
+        free(m->persistent_dir);
         free(m->sysfs_root);
         free(m->proc_root);
         free(m->vfio_dir);
@@ -105,6 +110,36 @@ Manager *manager_free(Manager *m) {
         pthread_cond_destroy(&m->wake);
         free(m);
         return NULL;
+}
+
+int manager_resolve_config_dirs(Manager *m) {
+        static const char *const defaults[] = { VFPT_CONFIG_DIRS, NULL };
+        _cleanup_strv_free_ char **l = NULL;
+        bool listed;
+        int r;
+
+        if (!m->config_dirs) {
+                /* The runtime directory takes /run/vfpt.d's place among the defaults. */
+                for (const char *const *d = defaults; *d; d++)
+                        if ((r = strv_extend(&l, streq(*d, VFPT_RUNTIME_CONFIG_DIR) ? m->runtime_dir : *d)) < 0)
+                                return r;
+        } else {
+                listed = strv_contains(m->config_dirs, m->runtime_dir);
+                for (size_t i = 0; m->config_dirs[i]; i++) {
+                        if ((r = strv_extend(&l, m->config_dirs[i])) < 0)
+                                return r;
+                        /* Runtime claims must be read wherever the rest is. */
+                        if (i == 0 && !listed && (r = strv_extend(&l, m->runtime_dir)) < 0)
+                                return r;
+                }
+        }
+        free(m->persistent_dir);
+        m->persistent_dir = strdup(l[0]);
+        if (!m->persistent_dir)
+                return -ENOMEM;
+        strv_free(m->config_dirs);
+        m->config_dirs = TAKE_PTR(l);
+        return 0;
 }
 
 int manager_load_config(Manager *m, bool reload) {
@@ -119,8 +154,16 @@ int manager_load_config(Manager *m, bool reload) {
         if (r < 0)
                 return log_error_errno(r, "Cannot load the configuration: %s", strerror(-r));
 
-        for (size_t i = 0; i < vc->n_errors; i++)
+        /* Kept for D-Bus, whose Reload() and Claim() say what is wrong. */
+        strv_free(m->config_errors);
+        m->config_errors = NULL;
+        for (size_t i = 0; i < vc->n_errors; i++) {
                 log_error("%s%s", vc->errors[i].message, reload ? "" : " (file skipped)");
+                if (strv_extend(&m->config_errors, vc->errors[i].message) < 0) {
+                        vfpt_config_free(vc);
+                        return log_error_errno(ENOMEM, "Out of memory");
+                }
+        }
         if (reload && vc->n_errors > 0) {
                 log_error("Reload rejected: %zu error%s in the configuration; the running configuration stays in force.",
                           vc->n_errors, vc->n_errors == 1 ? "" : "s");
@@ -141,16 +184,16 @@ int manager_load_config(Manager *m, bool reload) {
         return 0;
 }
 
-static const char *hwdb_get(Manager *m, const VfptDevice *d, const char *key) {
+const char *hwdb_lookup(sd_hwdb *hwdb, const VfptDevice *d, const char *key) {
         char modalias[64];
         const char *v = NULL;
 
-        if (!m->hwdb)
+        if (!hwdb)
                 return NULL;
         snprintf(modalias, sizeof(modalias), "pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X",
                  d->vendor, d->device, d->subsystem_vendor, d->subsystem_device,
                  (d->class >> 16) & 0xffu, (d->class >> 8) & 0xffu, d->class & 0xffu);
-        if (sd_hwdb_get(m->hwdb, modalias, key, &v) < 0)
+        if (sd_hwdb_get(hwdb, modalias, key, &v) < 0)
                 return NULL;
         return v;
 }
@@ -354,11 +397,21 @@ static void log_decisions(const State *old, const State *new) {
                                     group_text(pd->group, gbuf), rule_name(pd), pd->reason);
                 }
         }
-        /* A device that was claimed and is now simply gone. */
+        /* A device that was claimed and is now simply gone — or, since
+         * runtime releases (D-Bus), still there but no longer listed: vfpt
+         * found it on its target driver, so it has nothing to give back. */
         for (size_t i = 0; old && i < old->plan->n_devices; i++) {
                 const VfptPlanDevice *pd = &old->plan->devices[i];
-                if (pd->device != SIZE_MAX && pd->state == VFPT_STATE_CLAIMED && !find_same(new, plan_device_key(old, pd)))
+                const VfptDevice *now;
+
+                if (pd->device == SIZE_MAX || pd->state != VFPT_STATE_CLAIMED || find_same(new, plan_device_key(old, pd)))
+                        continue;
+                now = vfpt_snapshot_find(new->snapshot, &old->snapshot->devices[pd->device].address);
+                if (!now)
                         log_notice("%s: removed from the machine (rule '%s')", plan_device_key(old, pd), rule_name(pd));
+                else
+                        log_notice("%s: no rule lists it any more; it stays on %s, where vfpt found it",
+                                   now->name, now->driver ? now->driver : "no driver");
         }
 }
 
@@ -423,6 +476,36 @@ unsigned manager_request(Manager *m) {
         return gen;
 }
 
+int manager_reload(Manager *m, unsigned *ret_generation) {
+        struct timespec ts;
+        int r;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                          (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000ULL);
+        log_info("Reloading the configuration.");
+        r = manager_load_config(m, true);
+        if (r < 0) {
+                _cleanup_free_ char *status = manager_status(m);
+                (void) sd_notifyf(false, "READY=1\nSTATUS=Reload rejected (see the log); %s", strna(status));
+                if (m->changed) /* the configuration errors changed */
+                        m->changed(m, m->changed_userdata);
+                return r;
+        }
+        m->reload_generation = manager_request(m);
+        if (ret_generation)
+                *ret_generation = m->reload_generation;
+        if (m->changed)
+                m->changed(m, m->changed_userdata);
+        return 0;
+}
+
+const char *manager_daemon_state(Manager *m) {
+        if (!m->ready_sent)
+                return "starting";
+        return m->reload_generation ? "reloading" : "running";
+}
+
 char *manager_status(Manager *m) {
         _cleanup_free_ char *s = m->state ? vfpt_plan_summary(m->state->plan) : NULL;
 
@@ -461,6 +544,8 @@ static int on_worker_done(sd_event_source *s, int fd, uint32_t revents, void *us
         if (status && (!streq_ptr(status, old_status) || ready))
                 log_info("%s", status);
         (void) sd_notifyf(false, "%sSTATUS=%s", ready ? "READY=1\n" : "", strna(status));
+        if (m->changed)
+                m->changed(m, m->changed_userdata);
         return 0;
 }
 
@@ -586,7 +671,7 @@ void manager_print_plan(Manager *m, FILE *f) {
                 }
 
                 const VfptDevice *d = &st->snapshot->devices[pd->device];
-                const char *model = hwdb_get(m, d, "ID_MODEL_FROM_DATABASE");
+                const char *model = hwdb_lookup(m->hwdb, d, "ID_MODEL_FROM_DATABASE");
                 char group[16] = "-";
 
                 if (pd->group >= 0)

@@ -33,8 +33,18 @@ typedef struct State {
         unsigned generation; /* of the request it answered */
 } State;
 
-typedef struct Manager {
-        char **config_dirs;     /* NULL: the default drop-in directories */
+typedef struct Manager Manager;
+
+/* Called on the event loop whenever what the daemon reports may have changed:
+ * a new State was taken, or a reload began or was rejected (D-Bus hook). */
+typedef void (*ManagerChangedFn)(Manager *m, void *userdata);
+
+struct Manager {
+        char **config_dirs;     /* NULL: the default drop-in directories;
+                                 * manager_resolve_config_dirs() fills it */
+        char *runtime_dir;      /* where runtime claims go (/run/vfpt.d); also read */
+        char *persistent_dir;   /* where `vfptctl claim --persist` goes: the first config dir */
+        char **config_errors;   /* messages of the last load, even a rejected one */
         char *sysfs_root;
         char *proc_root;
         char *vfio_dir;
@@ -68,7 +78,9 @@ typedef struct Manager {
         State *state;           /* the newest result taken */
         bool ready_sent;
         unsigned reload_generation; /* READY=1 is owed once this generation is done */
-} Manager;
+        ManagerChangedFn changed;   /* D-Bus: emit PropertiesChanged and answer calls */
+        void *changed_userdata;
+};
 
 int manager_new(Manager **ret);
 Manager *manager_free(Manager *m);
@@ -76,6 +88,11 @@ Manager *manager_free(Manager *m);
 Config *config_ref(Config *c);
 Config *config_unref(Config *c);
 State *state_free(State *s);
+
+/* Makes config_dirs the list that is really read: the defaults or the
+ * --config-dir list, with runtime_dir in it (second, after the directory that
+ * plays /etc's role, unless already listed), and sets persistent_dir. */
+int manager_resolve_config_dirs(Manager *m);
 
 /* At start-up a bad file is skipped and the rest applies; on reload a
  * configuration with any error is rejected whole (-EINVAL) and the running
@@ -90,5 +107,15 @@ void manager_print_plan(Manager *m, FILE *f);
 int manager_start(Manager *m, sd_event *e);
 /* Asks for a reconcile; returns its generation. */
 unsigned manager_request(Manager *m);
+/* The one reload path for SIGHUP, ExecReload= and D-Bus (Reload, Claim,
+ * Release): RELOADING=1, parse the configuration whole, and ask for a
+ * reconcile whose generation goes to *ret_generation (READY=1 follows it).
+ * -EINVAL when the configuration was rejected (READY=1 at once). */
+int manager_reload(Manager *m, unsigned *ret_generation);
 /* The STATUS= line. */
 char *manager_status(Manager *m);
+/* "starting", "running" or "reloading", for D-Bus. */
+const char *manager_daemon_state(Manager *m);
+/* A device's ID_VENDOR_FROM_DATABASE or ID_MODEL_FROM_DATABASE, or NULL
+ * (also when hwdb is NULL). */
+const char *hwdb_lookup(sd_hwdb *hwdb, const VfptDevice *d, const char *key);

@@ -9,10 +9,16 @@
 #include <systemd/sd-event.h>
 #include <time.h>
 
+#include "bus.h"
 #include "config.h"
 #include "log.h"
 #include "manager.h"
+#include "vfpt-names.h"
 #include "vfpt-util.h"
+
+/* -1: join the system bus unless vfptd runs on a test's sysfs tree and no bus
+ * is named in DBUS_SYSTEM_BUS_ADDRESS (a test must never join the host's bus). */
+static int arg_bus = -1;
 
 static void help(void) {
         printf("Usage: vfptd [OPTIONS]\n"
@@ -23,6 +29,10 @@ static void help(void) {
                "  --proc-root DIR     use DIR instead of /proc for the guards and holder checks\n"
                "  --vfio-dir DIR      use DIR instead of /dev/vfio for holder checks\n"
                "  --records-dir DIR   remember original drivers in DIR (default /run/vfptd/devices)\n"
+               "  --runtime-dir DIR   keep runtime claims (vfptctl claim) in DIR, which is read as the\n"
+               "                      second configuration directory (default /run/vfpt.d)\n"
+               "  --bus / --no-bus    serve org.vfpt1 on the system bus, or not (default: serve, except\n"
+               "                      with --sysfs-root and no DBUS_SYSTEM_BUS_ADDRESS set)\n"
                "  --uevent-source kernel|udev\n"
                "                      listen to the kernel's uevents (default: wins the race\n"
                "                      against udev loading host drivers) or udev's\n"
@@ -44,13 +54,17 @@ static int replace_string(char **p, const char *v) {
 
 /* Returns 1 to go on, 0 to exit successfully, <0 on a usage error. */
 static int parse_argv(Manager *m, int argc, char *argv[]) {
-        enum { ARG_CONFIG_DIR = 0x100, ARG_SYSFS_ROOT, ARG_PROC_ROOT, ARG_VFIO_DIR, ARG_RECORDS_DIR, ARG_UEVENT_SOURCE, ARG_DRY_RUN, ARG_DEBUG, ARG_VERSION };
+        enum { ARG_CONFIG_DIR = 0x100, ARG_SYSFS_ROOT, ARG_PROC_ROOT, ARG_VFIO_DIR, ARG_RECORDS_DIR, ARG_UEVENT_SOURCE, ARG_DRY_RUN, ARG_DEBUG, ARG_VERSION,
+               ARG_RUNTIME_DIR, ARG_BUS, ARG_NO_BUS };
         static const struct option options[] = {
                 { "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
                 { "sysfs-root", required_argument, NULL, ARG_SYSFS_ROOT },
                 { "proc-root", required_argument, NULL, ARG_PROC_ROOT },
                 { "vfio-dir", required_argument, NULL, ARG_VFIO_DIR },
                 { "records-dir", required_argument, NULL, ARG_RECORDS_DIR },
+                { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
+                { "bus", no_argument, NULL, ARG_BUS },
+                { "no-bus", no_argument, NULL, ARG_NO_BUS },
                 { "uevent-source", required_argument, NULL, ARG_UEVENT_SOURCE },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
                 { "debug", no_argument, NULL, ARG_DEBUG },
@@ -81,6 +95,16 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
                 case ARG_RECORDS_DIR:
                         if ((r = replace_string(&m->records_dir, optarg)) < 0)
                                 return r;
+                        break;
+                case ARG_RUNTIME_DIR:
+                        if ((r = replace_string(&m->runtime_dir, optarg)) < 0)
+                                return r;
+                        break;
+                case ARG_BUS:
+                        arg_bus = 1;
+                        break;
+                case ARG_NO_BUS:
+                        arg_bus = 0;
                         break;
                 case ARG_UEVENT_SOURCE:
                         if (!streq(optarg, "kernel") && !streq(optarg, "udev")) {
@@ -117,29 +141,15 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
-/* SIGHUP and ExecReload=: RELOADING=1 now, READY=1 once the reconcile that
- * applies the new configuration is done (or at once when it is rejected). */
+/* SIGHUP and ExecReload=: the same reload path as D-Bus Reload(). */
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        Manager *m = userdata;
-        struct timespec ts;
-        int r;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                          (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000ULL);
-        log_info("Reloading the configuration.");
-        r = manager_load_config(m, true);
-        if (r < 0) {
-                _cleanup_free_ char *status = manager_status(m);
-                (void) sd_notifyf(false, "READY=1\nSTATUS=Reload rejected (see the log); %s", strna(status));
-                return 0;
-        }
-        m->reload_generation = manager_request(m);
+        (void) manager_reload(userdata, NULL);
         return 0;
 }
 
 static int run(Manager *m) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        Bus *bus = NULL;
         sigset_t mask;
         int r;
 
@@ -165,7 +175,23 @@ static int run(Manager *m) {
         r = manager_start(m, e);
         if (r < 0)
                 return r;
+
+        /* The bus attaches whenever dbus comes up; READY=1 never waits for it. */
+        if (arg_bus < 0)
+                arg_bus = streq(m->sysfs_root, VFPT_SYSFS_ROOT) || getenv("DBUS_SYSTEM_BUS_ADDRESS");
+        if (arg_bus) {
+                r = bus_new(&bus, m);
+                if (r >= 0)
+                        r = bus_start(bus, e);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot serve D-Bus; going on without it: %s", strerror(-r));
+                        bus = bus_free(bus);
+                }
+        } else
+                log_debug("Not joining the system bus.");
+
         r = sd_event_loop(e);
+        bus_free(bus);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %s", strerror(-r));
         return 0;
@@ -187,6 +213,11 @@ int main(int argc, char *argv[]) {
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
         }
 
+        r = manager_resolve_config_dirs(m);
+        if (r < 0) {
+                log_error("Out of memory");
+                goto finish;
+        }
         r = manager_load_config(m, false);
         if (r < 0)
                 goto finish;
