@@ -386,7 +386,8 @@ static void resolve_claim(Bus *b, Pending *p, const State *st) {
                 if (p->persist) {
                         /* The persistent rule now speaks for it; a runtime one is redundant. */
                         _cleanup_free_ char *name = strdup_printf(VFPT_RUNTIME_RULE_PREFIX "%s", p->address);
-                        if (name && claims_file_remove(b->manager->runtime_dir, VFPT_RUNTIME_FILE, name) > 0)
+                        if (name && b->manager->runtime_dir &&
+                            claims_file_remove(b->manager->runtime_dir, VFPT_RUNTIME_FILE, name) > 0)
                                 (void) manager_reload(b->manager, NULL);
                 }
                 return;
@@ -609,7 +610,7 @@ static bool rule_lists(const VfptRule *r, const VfptAddress *a, const VfptDevice
 }
 
 static bool rule_is(const VfptRule *r, const char *dir, const char *file, const char *name) {
-        _cleanup_free_ char *path = claims_file_path(dir, file);
+        _cleanup_free_ char *path = dir ? claims_file_path(dir, file) : NULL;
 
         return path && streq(r->file, path) && streq(r->name, name);
 }
@@ -662,6 +663,10 @@ static int claim(sd_bus_message *msg, Bus *b, bool persist, sd_bus_error *error)
         if (!runtime_rule || !persistent_rule)
                 return -ENOMEM;
         dir = persist ? m->persistent_dir : m->runtime_dir;
+        if (!dir)
+                return sd_bus_error_set(error, VFPT_BUS_ERROR_FAILED,
+                                        "Runtime claims are off: vfptd runs with --config-dir and no --runtime-dir. "
+                                        "Use --persist, or start vfptd with --runtime-dir.");
         file = persist ? VFPT_PERSISTENT_FILE : VFPT_RUNTIME_FILE;
         rule = persist ? persistent_rule : runtime_rule;
 
@@ -734,6 +739,10 @@ static int release(sd_bus_message *msg, Bus *b, bool persist, sd_bus_error *erro
         if (!runtime_rule || !persistent_rule)
                 return -ENOMEM;
         dir = persist ? m->persistent_dir : m->runtime_dir;
+        if (!dir)
+                return sd_bus_error_set(error, VFPT_BUS_ERROR_FAILED,
+                                        "Runtime claims are off: vfptd runs with --config-dir and no --runtime-dir. "
+                                        "Use --persist, or start vfptd with --runtime-dir.");
         file = persist ? VFPT_PERSISTENT_FILE : VFPT_RUNTIME_FILE;
         rule = persist ? persistent_rule : runtime_rule;
         if (st) {

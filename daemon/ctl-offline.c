@@ -579,6 +579,7 @@ int ctl_plan(const CtlOptions *o) {
                 r = -ENOMEM;
                 goto finish;
         }
+        m->runtime_dir_set = o->runtime_dir != NULL;
         for (size_t i = 0; o->config_dirs && o->config_dirs[i]; i++)
                 if (!(m->config_dirs[i] = strdup(o->config_dirs[i]))) {
                         r = -ENOMEM;

@@ -124,7 +124,13 @@ int manager_resolve_config_dirs(Manager *m) {
                         if ((r = strv_extend(&l, streq(*d, VFPT_RUNTIME_CONFIG_DIR) ? m->runtime_dir : *d)) < 0)
                                 return r;
         } else {
-                listed = strv_contains(m->config_dirs, m->runtime_dir);
+                /* --config-dir replaces the list; runtime claims only join it
+                 * when asked for with --runtime-dir. */
+                if (!m->runtime_dir_set) {
+                        free(m->runtime_dir);
+                        m->runtime_dir = NULL;
+                }
+                listed = !m->runtime_dir || strv_contains(m->config_dirs, m->runtime_dir);
                 for (size_t i = 0; m->config_dirs[i]; i++) {
                         if ((r = strv_extend(&l, m->config_dirs[i])) < 0)
                                 return r;

@@ -42,7 +42,9 @@ typedef void (*ManagerChangedFn)(Manager *m, void *userdata);
 struct Manager {
         char **config_dirs;     /* NULL: the default drop-in directories;
                                  * manager_resolve_config_dirs() fills it */
-        char *runtime_dir;      /* where runtime claims go (/run/vfpt.d); also read */
+        char *runtime_dir;      /* where runtime claims go (/run/vfpt.d); also read.
+                                 * NULL: none (--config-dir without --runtime-dir) */
+        bool runtime_dir_set;   /* given with --runtime-dir */
         char *persistent_dir;   /* where `vfptctl claim --persist` goes: the first config dir */
         char **config_errors;   /* messages of the last load, even a rejected one */
         char *sysfs_root;
@@ -89,9 +91,10 @@ Config *config_ref(Config *c);
 Config *config_unref(Config *c);
 State *state_free(State *s);
 
-/* Makes config_dirs the list that is really read: the defaults or the
- * --config-dir list, with runtime_dir in it (second, after the directory that
- * plays /etc's role, unless already listed), and sets persistent_dir. */
+/* Makes config_dirs the list that is really read: the defaults, or the
+ * --config-dir list as given (it replaces the defaults), with runtime_dir in
+ * it when --runtime-dir was given (second, after the directory that plays
+ * /etc's role, unless already listed); sets persistent_dir. */
 int manager_resolve_config_dirs(Manager *m);
 
 /* At start-up a bad file is skipped and the rest applies; on reload a

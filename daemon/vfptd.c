@@ -99,6 +99,7 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
                 case ARG_RUNTIME_DIR:
                         if ((r = replace_string(&m->runtime_dir, optarg)) < 0)
                                 return r;
+                        m->runtime_dir_set = true;
                         break;
                 case ARG_BUS:
                         arg_bus = 1;
