@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,7 +76,10 @@ struct FakeSysfs {
         unsigned writes, unknown, triggered;
         unsigned n_hosts, n_ifindex;
         char **log;
+        bool persist;       /* keep FAKE_SYSFS_MODEL_FILE up to date (fake_sysfs_save_model) */
 };
+
+static void save_model_if(FakeSysfs *f);
 
 static void *mfree(void *p) {
         free(p);
@@ -637,6 +641,7 @@ void fake_sysfs_add_device(FakeSysfs *f, const FakeDevice *in) {
         if (d->driver)
                 fake_sysfs_add_driver(f, d->driver);
         render_device(f, d);
+        save_model_if(f);
 }
 
 static FakeBlock *find_block(FakeSysfs *f, const char *name) {
@@ -951,6 +956,7 @@ void fake_kernel_set_host_driver(FakeSysfs *f, const char *address, const char *
         FakeDev *d = get_dev(f, address);
         free(d->host_driver);
         d->host_driver = xstrdup(driver);
+        save_model_if(f);
 }
 
 unsigned fake_kernel_writes(const FakeSysfs *f) {
@@ -1134,4 +1140,355 @@ unknown:
         fprintf(stderr, "fake-kernel: no meaning for write '%s' = '%s'\n", path, v);
         render_all(f);
         return 0;
+}
+
+/* ---- the model on disk, for a fake kernel in another process ----
+ *
+ * The tree says most of what the fake kernel needs (links, overrides,
+ * config space); what it cannot say — which driver a probe binds when no
+ * override is set, and which driver a device was found on — goes into a
+ * small file beside it. fake_sysfs_load() rebuilds a model from both, so the
+ * LD_PRELOAD fake kernel inside vfptd and the test outside it can take turns
+ * changing the same tree, each under fake_sysfs_lock(). */
+
+static const char *dash(const char *s) {
+        return s ? s : "-";
+}
+
+static char *undash(const char *s) {
+        return streq(s, "-") ? NULL : xstrdup(s);
+}
+
+static void save_model(FakeSysfs *f) {
+        _cleanup_free_ char *text = xprintf("# fake-sysfs model: what the tree itself cannot say\niommu %d\n",
+                                            f->iommu ? 1 : 0);
+
+        for (size_t i = 0; i < f->n_devs; i++) {
+                char *more = xprintf("%sdevice %s host=%s initial=%s\n", text, f->devs[i].address,
+                                     dash(f->devs[i].host_driver), dash(f->devs[i].initial));
+                free(text);
+                text = more;
+        }
+        write_file(f, FAKE_SYSFS_MODEL_FILE ".tmp", text);
+        FAKE_ASSERT(renameat(f->rootfd, FAKE_SYSFS_MODEL_FILE ".tmp", f->rootfd, FAKE_SYSFS_MODEL_FILE) == 0,
+                    "rename %s: %m", FAKE_SYSFS_MODEL_FILE);
+}
+
+static void save_model_if(FakeSysfs *f) {
+        if (f->persist)
+                save_model(f);
+}
+
+void fake_sysfs_save_model(FakeSysfs *f) {
+        _cleanup_close_ int fd = -1;
+
+        f->persist = true;
+        save_model(f);
+        /* Made now, so that the tree does not change when a lock is first taken. */
+        fd = openat(f->rootfd, FAKE_SYSFS_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+        FAKE_ASSERT(fd >= 0, "create %s: %m", FAKE_SYSFS_LOCK_FILE);
+}
+
+int fake_sysfs_lock(const char *root) {
+        _cleanup_free_ char *p = xprintf("%s/%s", root, FAKE_SYSFS_LOCK_FILE);
+        int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+
+        FAKE_ASSERT(fd >= 0, "open %s: %m", p);
+        while (flock(fd, LOCK_EX) < 0)
+                FAKE_ASSERT(errno == EINTR, "flock %s: %m", p);
+        return fd;
+}
+
+void fake_sysfs_unlock(int fd) {
+        if (fd >= 0)
+                close(fd);
+}
+
+typedef struct ModelEntry {
+        char *address, *host, *initial;
+} ModelEntry;
+
+/* Reads the model file; returns -1/0/1 for "no file"/iommu off/on. */
+static int read_model(FakeSysfs *f, ModelEntry **ret, size_t *ret_n) {
+        _cleanup_close_ int fd = openat(f->rootfd, FAKE_SYSFS_MODEL_FILE, O_RDONLY | O_CLOEXEC);
+        FILE *in;
+        char *line = NULL;
+        size_t cap = 0;
+        int iommu = -1;
+
+        *ret = NULL;
+        *ret_n = 0;
+        if (fd < 0) {
+                FAKE_ASSERT(errno == ENOENT, "open %s: %m", FAKE_SYSFS_MODEL_FILE);
+                return -1;
+        }
+        in = fdopen(fd, "re");
+        FAKE_ASSERT(in, "fdopen: %m");
+        fd = -1;
+        while (getline(&line, &cap, in) >= 0) {
+                char a[64], h[256], i[256];
+                int on;
+
+                if (sscanf(line, "iommu %d", &on) == 1)
+                        iommu = on ? 1 : 0;
+                else if (sscanf(line, "device %63s host=%255s initial=%255s", a, h, i) == 3) {
+                        *ret = xrealloc(*ret, *ret_n + 1, sizeof(ModelEntry));
+                        (*ret)[(*ret_n)++] = (ModelEntry) { xstrdup(a), undash(h), undash(i) };
+                }
+        }
+        free(line);
+        fclose(in);
+        return iommu;
+}
+
+static char *read_link_name(FakeSysfs *f, const char *rel) {
+        char buf[PATH_MAX];
+        const char *base;
+        ssize_t n = readlinkat(f->rootfd, rel, buf, sizeof(buf) - 1);
+
+        if (n < 0)
+                return NULL;
+        buf[n] = '\0';
+        base = strrchr(buf, '/');
+        return xstrdup(base ? base + 1 : buf);
+}
+
+/* One device as the tree shows it; false when it is not all there. */
+static bool load_device(FakeSysfs *f, const char *address, const ModelEntry *model, size_t n_model, FakeDev *ret) {
+        _cleanup_free_ char *link = xprintf("%s/bus/pci/devices/%s", f->root, address);
+        _cleanup_free_ char *real = realpath(link, NULL);
+        _cleanup_free_ char *p = NULL, *override = NULL, *group = NULL;
+        _cleanup_close_ int cfd = -1;
+        size_t rl = strlen(f->root);
+        uint8_t header;
+        FakeDev d = {};
+
+        if (!real || strncmp(real, f->root, rl) != 0 || real[rl] != '/')
+                return false;
+        d.dir = xstrdup(real + rl + 1);
+        p = xprintf("%s/driver_override", d.dir);
+        if (read_attr(f->rootfd, p, &override) < 0)
+                goto partial;
+        p = mfree(p);
+        p = xprintf("%s/config", d.dir);
+        cfd = openat(f->rootfd, p, O_RDONLY | O_CLOEXEC);
+        if (cfd < 0 || pread(cfd, &header, 1, 0x0e) != 1)
+                goto partial;
+        p = mfree(p);
+        p = xprintf("%s/driver", d.dir);
+        d.driver = read_link_name(f, p);
+        p = mfree(p);
+        p = xprintf("%s/iommu_group", d.dir);
+        group = read_link_name(f, p);
+
+        d.address = xstrdup(address);
+        d.override = streq(override, "(null)") || !*override ? NULL : xstrdup(override);
+        d.bridge = (header & 0x7f) == 1 || (header & 0x7f) == 2;
+        d.group = group ? atoi(group) : -1;
+        d.host_driver = xstrdup(d.driver);
+        d.initial = xstrdup(d.driver);
+        for (size_t i = 0; i < n_model; i++)
+                if (streq(model[i].address, address)) {
+                        free(d.host_driver);
+                        free(d.initial);
+                        d.host_driver = xstrdup(model[i].host);
+                        d.initial = xstrdup(model[i].initial);
+                }
+        *ret = d;
+        return true;
+
+partial:
+        free(d.dir);
+        free(d.driver);
+        return false;
+}
+
+/* Parents before children: parse_path() takes the last, longest match. */
+static int cmp_dev(const void *a, const void *b) {
+        const FakeDev *x = a, *y = b;
+        size_t lx = strlen(x->dir), ly = strlen(y->dir);
+
+        if (lx != ly)
+                return lx < ly ? -1 : 1;
+        return strcmp(x->address, y->address);
+}
+
+static void clear_devs(FakeSysfs *f) {
+        for (size_t i = 0; i < f->n_devs; i++) {
+                free(f->devs[i].address);
+                free(f->devs[i].dir);
+                free(f->devs[i].driver);
+                free(f->devs[i].host_driver);
+                free(f->devs[i].initial);
+                free(f->devs[i].override);
+        }
+        f->devs = mfree(f->devs);
+        f->n_devs = 0;
+        for (size_t i = 0; i < f->n_blocks; i++) {
+                free(f->blocks[i].name);
+                free(f->blocks[i].dir);
+        }
+        f->blocks = mfree(f->blocks);
+        f->n_blocks = 0;
+}
+
+void fake_sysfs_reload(FakeSysfs *f) {
+        _cleanup_closedir_ DIR *dd = NULL;
+        ModelEntry *model;
+        size_t n_model;
+        struct dirent *de;
+        int iommu, fd;
+
+        clear_devs(f);
+        iommu = read_model(f, &model, &n_model);
+        fd = openat(f->rootfd, "bus/pci/devices", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        FAKE_ASSERT(fd >= 0, "open bus/pci/devices: %m");
+        dd = fdopendir(fd);
+        FAKE_ASSERT(dd, "fdopendir: %m");
+        while ((de = readdir(dd))) {
+                FakeDev d;
+
+                if (de->d_name[0] == '.' || !load_device(f, de->d_name, model, n_model, &d))
+                        continue;
+                f->devs = xrealloc(f->devs, f->n_devs + 1, sizeof(FakeDev));
+                f->devs[f->n_devs++] = d;
+        }
+        if (f->n_devs > 1)
+                qsort(f->devs, f->n_devs, sizeof(FakeDev), cmp_dev);
+        if (iommu < 0) {
+                iommu = 0;
+                for (size_t i = 0; i < f->n_devs; i++)
+                        if (f->devs[i].group >= 0)
+                                iommu = 1;
+        }
+        f->iommu = iommu;
+        for (size_t i = 0; i < n_model; i++) {
+                free(model[i].address);
+                free(model[i].host);
+                free(model[i].initial);
+        }
+        free(model);
+}
+
+FakeSysfs *fake_sysfs_load(const char *root) {
+        FakeSysfs *f = calloc(1, sizeof(*f));
+        char *real = realpath(root, NULL);
+
+        FAKE_ASSERT(f, "out of memory");
+        FAKE_ASSERT(real, "realpath %s: %m", root);
+        FAKE_ASSERT(!streq(real, "/sys") && strncmp(real, "/sys/", 5) != 0 && !streq(real, "/"),
+                    "refusing tree root '%s'", real);
+        f->root = real;
+        f->rootfd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        FAKE_ASSERT(f->rootfd >= 0, "open %s: %m", real);
+        f->persist = true;
+        fake_sysfs_reload(f);
+        return f;
+}
+
+/* Symlinks in dir (relative to the root) that point into the device's directory. */
+static void unlink_links_into(FakeSysfs *f, const char *dir, const char *address) {
+        _cleanup_closedir_ DIR *dd = NULL;
+        _cleanup_free_ char *inner = xprintf("/%s/", address), *tail = xprintf("/%s", address);
+        struct dirent *de;
+        int fd = openat(f->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0)
+                return;
+        dd = fdopendir(fd);
+        FAKE_ASSERT(dd, "fdopendir: %m");
+        while ((de = readdir(dd))) {
+                _cleanup_free_ char *p = NULL;
+                char buf[PATH_MAX];
+                ssize_t n;
+                size_t tl = strlen(tail);
+
+                if (de->d_name[0] == '.')
+                        continue;
+                p = xprintf("%s/%s", dir, de->d_name);
+                n = readlinkat(f->rootfd, p, buf, sizeof(buf) - 1);
+                if (n < 0)
+                        continue;
+                buf[n] = '\0';
+                if (strstr(buf, inner) || ((size_t) n >= tl && streq(buf + n - tl, tail)))
+                        unlink_rel(f, p);
+        }
+}
+
+void fake_sysfs_remove_device(FakeSysfs *f, const char *address) {
+        static const char *const classes[] = { "class/net", "class/block", "class/graphics", "block",
+                                                "dev/block", "dev/char" };
+        FakeDev *d = get_dev(f, address);
+        size_t l = strlen(d->dir), idx = (size_t) (d - f->devs);
+        _cleanup_free_ char *p = NULL;
+        int fd;
+
+        for (size_t i = 0; i < f->n_devs; i++)
+                FAKE_ASSERT(!(strncmp(f->devs[i].dir, d->dir, l) == 0 && f->devs[i].dir[l] == '/'),
+                            "remove %s (below %s) first", f->devs[i].address, address);
+        if (d->driver) {
+                p = xprintf("bus/pci/drivers/%s/%s", d->driver, address);
+                unlink_rel(f, p);
+                p = mfree(p);
+        }
+        p = xprintf("bus/pci/devices/%s", address);
+        unlink_rel(f, p);
+        p = mfree(p);
+        if (d->group >= 0) {
+                _cleanup_free_ char *gdir = xprintf("kernel/iommu_groups/%d", d->group);
+                _cleanup_free_ char *gdev = xprintf("%s/devices", gdir);
+                _cleanup_free_ char *gtype = xprintf("%s/type", gdir);
+
+                p = xprintf("%s/%s", gdev, address);
+                unlink_rel(f, p);
+                p = mfree(p);
+                /* The kernel frees a group with its last device. */
+                if (unlinkat(f->rootfd, gdev, AT_REMOVEDIR) == 0) {
+                        unlink_rel(f, gtype);
+                        FAKE_ASSERT(unlinkat(f->rootfd, gdir, AT_REMOVEDIR) == 0, "rmdir %s: %m", gdir);
+                } else
+                        FAKE_ASSERT(errno == ENOTEMPTY || errno == EEXIST, "rmdir %s: %m", gdev);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(classes); i++)
+                unlink_links_into(f, classes[i], address);
+        for (size_t i = 0; i < f->n_blocks;) {
+                if (strncmp(f->blocks[i].dir, d->dir, l) == 0 && f->blocks[i].dir[l] == '/') {
+                        free(f->blocks[i].name);
+                        free(f->blocks[i].dir);
+                        f->blocks[i] = f->blocks[--f->n_blocks];
+                } else
+                        i++;
+        }
+
+        check_rel(d->dir);
+        fd = openat(f->rootfd, d->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        FAKE_ASSERT(fd >= 0, "open %s: %m", d->dir);
+        remove_tree_at(fd);
+        close(fd);
+        FAKE_ASSERT(unlinkat(f->rootfd, d->dir, AT_REMOVEDIR) == 0, "rmdir %s: %m", d->dir);
+
+        free(d->address);
+        free(d->dir);
+        free(d->driver);
+        free(d->host_driver);
+        free(d->initial);
+        free(d->override);
+        memmove(&f->devs[idx], &f->devs[idx + 1], (f->n_devs - idx - 1) * sizeof(FakeDev));
+        f->n_devs--;
+        save_model_if(f);
+}
+
+int fake_kernel_store(FakeSysfs *f, const char *path, const char *value) {
+        _cleanup_close_ int fd = -1;
+        size_t len = strlen(value);
+
+        check_rel(path);
+        fd = openat(f->rootfd, path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        FAKE_ASSERT(fd >= 0, "open %s: %m", path);
+        FAKE_ASSERT(write(fd, value, len) == (ssize_t) len, "write %s: %m", path);
+        return fake_kernel_hook(f, path, value);
+}
+
+bool fake_sysfs_has_device(FakeSysfs *f, const char *address) {
+        return find_dev(f, address) != NULL;
 }

@@ -109,3 +109,36 @@ char *const *fake_kernel_log(const FakeSysfs *f);
 /* Writes the fake kernel did not understand (paths it has no meaning for). */
 unsigned fake_kernel_unknown_writes(const FakeSysfs *f);
 void fake_kernel_reset_log(FakeSysfs *f);
+
+/* ---- the fake kernel in another process (tests/common/fake-kernel-preload.c) ----
+ *
+ * A tree keeps, beside the kernel-shaped files, a small model file with what
+ * the tree cannot say (the driver a probe binds with no override, the driver
+ * a device was found on). fake_sysfs_save_model() writes it and keeps it up
+ * to date from then on; fake_sysfs_load() rebuilds a model from a tree and
+ * that file, so that a fake kernel inside another process (vfptd, with the
+ * preload shim) and the test can take turns on the same tree. Whoever
+ * changes or reads the tree while the other may be at it holds
+ * fake_sysfs_lock(). */
+#define FAKE_SYSFS_MODEL_FILE ".fake-kernel-model"
+#define FAKE_SYSFS_LOCK_FILE ".fake-kernel-lock"
+
+void fake_sysfs_save_model(FakeSysfs *f);
+/* A model of the tree at root (not removed on free; block devices below
+ * PCI devices are not part of the model). */
+FakeSysfs *fake_sysfs_load(const char *root);
+/* Rebuilds the devices from the tree; injected failures and the write log stay. */
+void fake_sysfs_reload(FakeSysfs *f);
+/* An exclusive flock() on root/FAKE_SYSFS_LOCK_FILE; returns the fd. */
+int fake_sysfs_lock(const char *root);
+void fake_sysfs_unlock(int fd);
+
+/* Hot-unplug: the device's directory, links and IOMMU group membership go
+ * (and the group with its last member). Devices below it must go first. */
+void fake_sysfs_remove_device(FakeSysfs *f, const char *address);
+
+/* What a person's `echo VALUE > /sys/PATH` does: writes the file, then the
+ * fake kernel gives it its meaning. Returns the kernel's 0 or -errno. */
+int fake_kernel_store(FakeSysfs *f, const char *path, const char *value);
+/* Whether the model has a device at address. */
+bool fake_sysfs_has_device(FakeSysfs *f, const char *address);

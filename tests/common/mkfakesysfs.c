@@ -16,7 +16,8 @@
  *   vtconsole N 0|1 NAME...
  *   framebuffer ADDR N
  *
- * A parent must come before its children. */
+ * A parent must come before its children. The tree gets the model file that
+ * fake-kernel-preload.so needs (see fake-sysfs.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +181,8 @@ int main(int argc, char **argv) {
                 fclose(in);
         if (!f)
                 f = fake_sysfs_new_at(argv[1], iommu);
+        /* So that the LD_PRELOAD fake kernel can give writes into it their meaning. */
+        fake_sysfs_save_model(f);
         fake_sysfs_free(f);
         return EXIT_SUCCESS;
 }
