@@ -86,6 +86,7 @@ Manager *manager_free(Manager *m) {
                         return NULL;
                 }
         }
+        sd_event_source_disable_unref(m->retry_source);
         sd_event_source_disable_unref(m->worker_source);
         sd_event_source_disable_unref(m->monitor_source);
         udev_monitor_unref(m->monitor);
@@ -96,6 +97,8 @@ Manager *manager_free(Manager *m) {
         state_free(m->published);
         state_free(m->state);
         config_unref(m->config);
+        vfpt_backoff_clear(&m->backoff);
+        strv_free(m->claimed);
         vfpt_sysfs_free(m->sysfs);
         sd_hwdb_unref(m->hwdb);
         strv_free(m->config_dirs);
@@ -258,15 +261,64 @@ static bool in_group(const VfptPlanGroup *g, size_t device) {
         return false;
 }
 
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
+}
+
+/* Backoff is per IOMMU group; a device without one stands for itself. */
+static int backoff_key(const VfptSnapshot *snap, const VfptPlanGroup *g) {
+        const VfptAddress *a = &snap->devices[g->members[0]].address;
+
+        if (g->group >= 0)
+                return g->group;
+        return -2 - (int) (((a->domain & 0x7fu) << 16) | ((unsigned) a->bus << 8) | ((unsigned) a->slot << 3) | a->function);
+}
+
+static void group_set_state(VfptPlan *plan, const VfptPlanGroup *grp, VfptDeviceState state, const char *reason) {
+        for (size_t i = 0; i < plan->n_devices; i++) {
+                VfptPlanDevice *pd = &plan->devices[i];
+
+                if (pd->device == SIZE_MAX || !in_group(grp, pd->device))
+                        continue;
+                if (pd->state != VFPT_STATE_CLAIM && pd->state != VFPT_STATE_RELEASE)
+                        continue;
+                pd->state = state;
+                free(pd->reason);
+                pd->reason = reason ? strdup(reason) : NULL;
+        }
+}
+
 static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
+        _cleanup_strv_free_ char **claimed = NULL;
+        uint64_t now = now_usec();
+
         for (size_t g = 0; g < plan->n_groups; g++) {
                 const VfptPlanGroup *grp = &plan->groups[g];
+                const VfptBackoffEntry *waiting;
+                int key = grp->n_members > 0 ? backoff_key(snap, grp) : -1;
                 VfptExecResult res;
                 char gbuf[24];
                 int r;
 
-                if (grp->refused || grp->n_steps == 0)
+                if (grp->refused || grp->n_steps == 0) {
+                        vfpt_backoff_succeeded(&m->backoff, key);
                         continue;
+                }
+
+                /* Failed a moment ago: the rollback's own uevents must not
+                 * make it fail again at once, and again, forever. */
+                if (!vfpt_backoff_allowed(&m->backoff, key, now)) {
+                        _cleanup_free_ char *reason = NULL;
+
+                        waiting = vfpt_backoff_get(&m->backoff, key);
+                        reason = strdup_printf("%s (next try in %llu s)", strna(waiting->reason),
+                                               (unsigned long long) ((waiting->retry_usec - now + 999999) / 1000000));
+                        group_set_state(plan, grp, VFPT_STATE_FAILED, reason);
+                        continue;
+                }
 
                 for (size_t i = 0; i < plan->n_devices; i++) {
                         const VfptPlanDevice *pd = &plan->devices[i];
@@ -275,8 +327,8 @@ static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
                         if (pd->device == SIZE_MAX || !in_group(grp, pd->device) || pd->state != VFPT_STATE_CLAIM)
                                 continue;
                         d = &snap->devices[pd->device];
-                        /* Ours before, on another driver now: someone took it. */
-                        if (d->recorded && d->driver && !streq(d->driver, pd->target))
+                        /* Claimed at the last pass, on another driver now: someone took it. */
+                        if (d->driver && !streq(d->driver, pd->target) && strv_contains(m->claimed, d->name))
                                 log_warning("%s [%04x:%04x]: %s took it; claiming it again for %s (rule '%s')",
                                             d->name, d->vendor, d->device, d->driver, pd->target, rule_name(pd));
                 }
@@ -288,11 +340,22 @@ static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
                 for (size_t k = 0; k < grp->n_members; k++)
                         refresh_device(m->sysfs, &snap->devices[grp->members[k]]);
 
-                if (r < 0)
-                        log_error("%s: %s failed: %s; %s", group_text(grp->group, gbuf),
+                if (r < 0) {
+                        _cleanup_free_ char *reason = strdup_printf("%s%s%s", strna(res.message),
+                                                                    res.rollback_message ? "; " : "",
+                                                                    res.rollback_message ? res.rollback_message : "");
+                        uint64_t retry = vfpt_backoff_failed(&m->backoff, key, now, reason);
+
+                        log_error("%s: %s failed: %s; %s; next try in %llu s", group_text(grp->group, gbuf),
                                   grp->release ? "release" : "claim", strna(res.message),
                                   res.rollback_error ? res.rollback_message
-                                                     : "every device of the group is back on the driver it had");
+                                                     : "every device of the group is back on the driver it had",
+                                  (unsigned long long) ((retry > now ? retry - now : 0) / 1000000));
+                        group_set_state(plan, grp, VFPT_STATE_FAILED, reason);
+                        vfpt_exec_result_clear(&res);
+                        continue;
+                }
+                vfpt_backoff_succeeded(&m->backoff, key);
 
                 for (size_t i = 0; i < plan->n_devices; i++) {
                         VfptPlanDevice *pd = &plan->devices[i];
@@ -300,20 +363,12 @@ static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
 
                         if (pd->device == SIZE_MAX || !in_group(grp, pd->device))
                                 continue;
-                        if (pd->state != VFPT_STATE_CLAIM && pd->state != VFPT_STATE_RELEASE)
-                                continue;
                         d = &snap->devices[pd->device];
-                        if (r < 0) {
-                                pd->state = VFPT_STATE_FAILED;
-                                free(pd->reason);
-                                pd->reason = strdup_printf("%s%s%s", strna(res.message),
-                                                           res.rollback_message ? "; " : "",
-                                                           res.rollback_message ? res.rollback_message : "");
-                        } else if (pd->state == VFPT_STATE_CLAIM) {
+                        if (pd->state == VFPT_STATE_CLAIM) {
                                 pd->state = VFPT_STATE_CLAIMED;
                                 log_info("%s [%04x:%04x] %s: bound to %s (rule '%s')", d->name, d->vendor, d->device,
                                          group_text(pd->group, gbuf), pd->target, rule_name(pd));
-                        } else {
+                        } else if (pd->state == VFPT_STATE_RELEASE) {
                                 pd->state = VFPT_STATE_RELEASED;
                                 log_info("%s [%04x:%04x] %s: released to %s (no rule lists it any more)",
                                          d->name, d->vendor, d->device, group_text(pd->group, gbuf),
@@ -322,6 +377,13 @@ static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
                 }
                 vfpt_exec_result_clear(&res);
         }
+
+        for (size_t i = 0; i < plan->n_devices; i++)
+                if (plan->devices[i].state == VFPT_STATE_CLAIMED &&
+                    strv_extend(&claimed, snap->devices[plan->devices[i].device].name) < 0)
+                        break;
+        strv_free(m->claimed);
+        m->claimed = TAKE_PTR(claimed);
 }
 
 /* One pass: read, decide, and (unless execute is false) act. */
@@ -345,6 +407,16 @@ static int reconcile_once(Manager *m, Config *c, bool act, State **ret) {
         }
         for (char **e = st->snapshot->errors; e && *e; e++)
                 log_warning("%s", *e);
+        if (act) {
+                _cleanup_strv_free_ char **gone = NULL;
+
+                r = vfpt_records_prune(m->records_dir, st->snapshot, &gone);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot forget the records of removed devices in %s: %s",
+                                          m->records_dir, strerror(-r));
+                for (char **g = gone; g && *g; g++)
+                        log_info("%s: left the machine; its original-driver record is forgotten", *g);
+        }
         r = vfpt_snapshot_read_records(st->snapshot, m->records_dir);
         if (r < 0)
                 goto fail;
@@ -358,8 +430,10 @@ static int reconcile_once(Manager *m, Config *c, bool act, State **ret) {
                 log_error_errno(r, "Cannot plan: %s", strerror(-r));
                 goto fail;
         }
-        if (act)
+        if (act) {
                 execute(m, st->snapshot, st->plan);
+                st->retry_usec = vfpt_backoff_next(&m->backoff);
+        }
         *ret = st;
         return 0;
 fail:
@@ -456,17 +530,24 @@ static void *worker_main(void *userdata) {
                 }
                 gen = m->started = m->requested;
                 c = config_ref(m->config);
+                if (m->forget_failures) {
+                        vfpt_backoff_clear(&m->backoff);
+                        m->forget_failures = false;
+                }
                 pthread_mutex_unlock(&m->lock);
 
                 if (reconcile_once(m, c, true, &st) >= 0)
                         st->generation = gen;
                 config_unref(c);
-                if (!st)
-                        continue;
 
+                /* Published even when the pass failed: a reload still owes
+                 * READY=1, and callers wait for this generation. */
                 pthread_mutex_lock(&m->lock);
-                state_free(m->published); /* superseded before anyone took it */
-                m->published = st;
+                if (st) {
+                        state_free(m->published); /* superseded before anyone took it */
+                        m->published = st;
+                }
+                m->done = gen;
                 pthread_mutex_unlock(&m->lock);
                 (void) eventfd_write(m->done_fd, 1);
         }
@@ -498,6 +579,10 @@ int manager_reload(Manager *m, unsigned *ret_generation) {
                         m->changed(m, m->changed_userdata);
                 return r;
         }
+        /* A new configuration deserves a fresh try at groups that failed. */
+        pthread_mutex_lock(&m->lock);
+        m->forget_failures = true;
+        pthread_mutex_unlock(&m->lock);
         m->reload_generation = manager_request(m);
         if (ret_generation)
                 *ret_generation = m->reload_generation;
@@ -522,34 +607,66 @@ char *manager_status(Manager *m) {
         return TAKE_PTR(s);
 }
 
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_request(userdata);
+        return 0;
+}
+
+/* A group whose claim failed is tried again when its backoff ends, even if
+ * no uevent comes to wake us. */
+static void manager_arm_retry(Manager *m, uint64_t usec) {
+        int r;
+
+        if (!usec) {
+                (void) sd_event_source_set_enabled(m->retry_source, SD_EVENT_OFF);
+                return;
+        }
+        if (m->retry_source) {
+                r = sd_event_source_set_time(m->retry_source, usec);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->retry_source, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(m->event, &m->retry_source, CLOCK_MONOTONIC, usec, 0, on_retry, m);
+        if (r < 0)
+                log_warning_errno(r, "Cannot schedule a retry: %s", strerror(-r));
+}
+
 static int on_worker_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
         _cleanup_free_ char *status = NULL, *old_status = NULL;
         eventfd_t v;
         State *st;
+        unsigned done;
         bool ready;
 
         (void) eventfd_read(fd, &v);
         pthread_mutex_lock(&m->lock);
         st = TAKE_PTR(m->published);
+        done = m->done;
         pthread_mutex_unlock(&m->lock);
-        if (!st)
-                return 0;
 
         old_status = manager_status(m);
-        log_decisions(m->state, st);
-        state_free(m->state);
-        m->state = st;
+        if (st) {
+                log_decisions(m->state, st);
+                state_free(m->state);
+                m->state = st;
+                manager_arm_retry(m, st->retry_usec);
+        } else if (m->state && m->state->generation < done)
+                /* The pass failed (and said why); what we know is still the
+                 * answer for the calls waiting on it. */
+                m->state->generation = done;
         status = manager_status(m);
 
-        ready = !m->ready_sent || (m->reload_generation && st->generation >= m->reload_generation);
+        ready = (!m->ready_sent && st) || (m->reload_generation && done >= m->reload_generation);
         if (ready) {
                 m->ready_sent = true;
                 m->reload_generation = 0;
         }
         if (status && (!streq_ptr(status, old_status) || ready))
                 log_info("%s", status);
-        (void) sd_notifyf(false, "%sSTATUS=%s", ready ? "READY=1\n" : "", strna(status));
+        /* Only news: a storm of uevents must not become a storm of messages. */
+        if (ready || !streq_ptr(status, old_status))
+                (void) sd_notifyf(false, "%sSTATUS=%s", ready ? "READY=1\n" : "", strna(status));
         if (m->changed)
                 m->changed(m, m->changed_userdata);
         return 0;

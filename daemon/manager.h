@@ -14,6 +14,7 @@
 #include <systemd/sd-event.h>
 #include <systemd/sd-hwdb.h>
 
+#include "vfpt-backoff.h"
 #include "vfpt-config.h"
 #include "vfpt-guard.h"
 #include "vfpt-plan.h"
@@ -31,6 +32,7 @@ typedef struct State {
         VfptSnapshot *snapshot;
         VfptPlan *plan;
         unsigned generation; /* of the request it answered */
+        uint64_t retry_usec; /* a failed group is due another try then (0: none) */
 } State;
 
 typedef struct Manager Manager;
@@ -74,11 +76,18 @@ struct Manager {
         unsigned started;       /* generation the worker last took */
         Config *config;         /* the configuration in force */
         State *published;       /* the worker's newest result, not yet taken */
+        unsigned done;          /* generation the worker last finished, even if it failed */
+        bool forget_failures;   /* a reload: try failed groups again at once */
         int done_fd;            /* eventfd: the worker published */
+
+        /* Worker only. */
+        VfptBackoff backoff;    /* groups whose claim failed, and when to retry */
+        char **claimed;         /* addresses claimed after the last pass */
 
         /* Event loop only. */
         State *state;           /* the newest result taken */
         bool ready_sent;
+        sd_event_source *retry_source; /* wakes the worker for a failed group's retry */
         unsigned reload_generation; /* READY=1 is owed once this generation is done */
         ManagerChangedFn changed;   /* D-Bus: emit PropertiesChanged and answer calls */
         void *changed_userdata;

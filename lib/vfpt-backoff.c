@@ -13,6 +13,8 @@ static VfptBackoffEntry *find(const VfptBackoff *b, int group) {
 }
 
 void vfpt_backoff_clear(VfptBackoff *b) {
+        for (size_t i = 0; i < b->n_entries; i++)
+                free(b->entries[i].reason);
         free(b->entries);
         *b = (VfptBackoff) {};
 }
@@ -22,7 +24,11 @@ bool vfpt_backoff_allowed(const VfptBackoff *b, int group, uint64_t now_usec) {
         return !e || now_usec >= e->retry_usec;
 }
 
-uint64_t vfpt_backoff_failed(VfptBackoff *b, int group, uint64_t now_usec) {
+const VfptBackoffEntry *vfpt_backoff_get(const VfptBackoff *b, int group) {
+        return find(b, group);
+}
+
+uint64_t vfpt_backoff_failed(VfptBackoff *b, int group, uint64_t now_usec, const char *reason) {
         VfptBackoffEntry *e = find(b, group);
         uint64_t wait = VFPT_BACKOFF_FIRST_USEC;
 
@@ -38,6 +44,8 @@ uint64_t vfpt_backoff_failed(VfptBackoff *b, int group, uint64_t now_usec) {
                 wait *= 2;
         if (wait > VFPT_BACKOFF_MAX_USEC)
                 wait = VFPT_BACKOFF_MAX_USEC;
+        free(e->reason);
+        e->reason = reason ? strdup(reason) : NULL;
         e->failures++;
         e->retry_usec = now_usec + wait;
         return e->retry_usec;
@@ -48,6 +56,7 @@ void vfpt_backoff_succeeded(VfptBackoff *b, int group) {
 
         if (!e)
                 return;
+        free(e->reason);
         *e = b->entries[--b->n_entries];
 }
 

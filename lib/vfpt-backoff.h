@@ -15,6 +15,7 @@ typedef struct VfptBackoffEntry {
         int group;              /* IOMMU group, or -1 - index for a device without one */
         unsigned failures;
         uint64_t retry_usec;    /* not before this time (CLOCK_MONOTONIC) */
+        char *reason;           /* what the last failure said */
 } VfptBackoffEntry;
 
 typedef struct VfptBackoff {
@@ -25,8 +26,11 @@ typedef struct VfptBackoff {
 void vfpt_backoff_clear(VfptBackoff *b);
 /* True when the group may be tried at now_usec. */
 bool vfpt_backoff_allowed(const VfptBackoff *b, int group, uint64_t now_usec);
-/* Records a failure; returns the time of the next try, or 0 on ENOMEM. */
-uint64_t vfpt_backoff_failed(VfptBackoff *b, int group, uint64_t now_usec);
+/* Records a failure and why (copied; may be NULL); returns the time of the
+ * next try, or 0 on ENOMEM. */
+uint64_t vfpt_backoff_failed(VfptBackoff *b, int group, uint64_t now_usec, const char *reason);
+/* The entry of a group that is waiting, or NULL. */
+const VfptBackoffEntry *vfpt_backoff_get(const VfptBackoff *b, int group);
 void vfpt_backoff_succeeded(VfptBackoff *b, int group);
 /* Earliest retry time of all entries, 0 when none. */
 uint64_t vfpt_backoff_next(const VfptBackoff *b);

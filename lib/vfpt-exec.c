@@ -113,6 +113,28 @@ int vfpt_record_remove(const char *records_dir, const char *address) {
         return 0;
 }
 
+int vfpt_records_prune(const char *records_dir, const VfptSnapshot *snap, char ***ret_removed) {
+        _cleanup_closedir_ DIR *d = opendir(records_dir);
+        struct dirent *de;
+        int r;
+
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d))) {
+                VfptAddress a;
+
+                if (de->d_name[0] == '.' || vfpt_address_parse(de->d_name, &a) < 0)
+                        continue;
+                if (vfpt_snapshot_find(snap, &a))
+                        continue;
+                if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT)
+                        return -errno;
+                if (ret_removed && (r = strv_extend(ret_removed, de->d_name)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int vfpt_snapshot_read_records(VfptSnapshot *snap, const char *records_dir) {
         _cleanup_close_ int fd = open(records_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -149,7 +171,13 @@ static int write_device(VfptSysfs *s, int fd, const char *address, const char *a
         _cleanup_free_ char *dir = NULL;
         int r = device_dir(address, &dir);
 
-        return r < 0 ? r : vfpt_sysfs_write(s, fd, dir, attr, value);
+        if (r < 0)
+                return r;
+        r = vfpt_sysfs_write(s, fd, dir, attr, value);
+        /* The attribute of a device directory that was removed under us. */
+        if (r == -ENOENT && faccessat(fd, VFPT_ATTR_VENDOR, F_OK, 0) < 0)
+                return -ENODEV;
+        return r;
 }
 
 static int write_root(VfptSysfs *s, const char *dir, const char *attr, const char *value) {

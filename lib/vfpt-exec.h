@@ -33,3 +33,7 @@ int vfpt_record_remove(const char *records_dir, const char *address);
 /* Marks the devices of a snapshot that have a record (VfptDevice.recorded):
  * those are the ones vfpt claimed, and the only ones it will release. */
 int vfpt_snapshot_read_records(VfptSnapshot *snap, const char *records_dir);
+/* Forgets the records of devices that left the machine: whatever comes back
+ * in that slot is a new device, with its own driver to remember. The removed
+ * addresses go to *ret_removed when not NULL. */
+int vfpt_records_prune(const char *records_dir, const VfptSnapshot *snap, char ***ret_removed);

@@ -13,7 +13,7 @@ START_TEST(test_failure_doubles_the_wait_up_to_a_minute) {
 
         ck_assert(vfpt_backoff_allowed(&b, 7, now));
         for (int i = 0; i < 12; i++) {
-                uint64_t next = vfpt_backoff_failed(&b, 7, now);
+                uint64_t next = vfpt_backoff_failed(&b, 7, now, "busy");
                 ck_assert_uint_eq(next - now, expected);
                 ck_assert(!vfpt_backoff_allowed(&b, 7, next - 1));
                 ck_assert(vfpt_backoff_allowed(&b, 7, next));
@@ -27,9 +27,9 @@ END_TEST
 START_TEST(test_success_forgets_and_other_groups_are_free) {
         VfptBackoff b = {};
 
-        vfpt_backoff_failed(&b, 3, 0);
-        vfpt_backoff_failed(&b, 3, 0);
-        vfpt_backoff_failed(&b, -2, 10 * S);
+        vfpt_backoff_failed(&b, 3, 0, NULL);
+        vfpt_backoff_failed(&b, 3, 0, NULL);
+        vfpt_backoff_failed(&b, -2, 10 * S, "gone");
         ck_assert(!vfpt_backoff_allowed(&b, 3, S));
         ck_assert(vfpt_backoff_allowed(&b, 4, S));
         ck_assert_uint_eq(vfpt_backoff_next(&b), 2 * S);
@@ -37,7 +37,9 @@ START_TEST(test_success_forgets_and_other_groups_are_free) {
         ck_assert(vfpt_backoff_allowed(&b, 3, S));
         ck_assert_uint_eq(vfpt_backoff_next(&b), 11 * S);
         /* After success the wait starts small again. */
-        ck_assert_uint_eq(vfpt_backoff_failed(&b, 3, 20 * S), 21 * S);
+        ck_assert_uint_eq(vfpt_backoff_failed(&b, 3, 20 * S, "again"), 21 * S);
+        ck_assert_str_eq(vfpt_backoff_get(&b, 3)->reason, "again");
+        ck_assert_str_eq(vfpt_backoff_get(&b, -2)->reason, "gone");
         vfpt_backoff_clear(&b);
         ck_assert_uint_eq(vfpt_backoff_next(&b), 0);
 }
