@@ -16,6 +16,7 @@ typedef struct Touched {
         bool override_written;
         bool record_created;
         bool changed_binding; /* unbound or probed */
+        char *raced;          /* a driver that bound after the snapshot was taken */
 } Touched;
 
 void vfpt_exec_result_clear(VfptExecResult *r) {
@@ -258,9 +259,18 @@ static int run_step(VfptSysfs *s, const VfptDevice *d, const VfptStep *step, Tou
 
         case VFPT_STEP_RECORD:
                 *ret_what = strdup_printf("record original driver in %s", strna(records_dir));
+                /* A hotplugged device's host driver may have bound since the
+                 * snapshot: that one is what the device goes back to. */
+                r = vfpt_sysfs_read_driver(t->fd, &cur);
+                if (r < 0)
+                        return r;
+                if (cur && !d->driver && !vfpt_device_is_vfio_driver(cur) && !streq(cur, VFPT_DRIVER_PCI_STUB)) {
+                        free(t->raced);
+                        t->raced = TAKE_PTR(cur);
+                }
                 if (!records_dir)
                         return 0;
-                r = record_write(records_dir, d->name, step->driver);
+                r = record_write(records_dir, d->name, t->raced ? t->raced : step->driver);
                 if (r > 0)
                         t->record_created = true;
                 return r < 0 ? r : 0;
@@ -276,7 +286,22 @@ static int run_step(VfptSysfs *s, const VfptDevice *d, const VfptStep *step, Tou
                 return write_device(s, t->fd, d->name, VFPT_ATTR_DRIVER_UNBIND, d->name);
 
         case VFPT_STEP_PROBE:
-                *ret_what = strdup_printf("probe for %s", step->driver);
+                /* Lost a race with a host driver that bound after the
+                 * snapshot: take the device from it first. */
+                if (step->driver) {
+                        r = vfpt_sysfs_read_driver(t->fd, &cur);
+                        if (r < 0)
+                                return r;
+                        if (cur && !streq(cur, step->driver)) {
+                                *ret_what = strdup_printf("unbind from %s", cur);
+                                t->changed_binding = true;
+                                r = write_device(s, t->fd, d->name, VFPT_ATTR_DRIVER_UNBIND, d->name);
+                                if (r < 0)
+                                        return r;
+                                free(*ret_what);
+                        }
+                }
+                *ret_what = strdup_printf("probe for %s", strna(step->driver));
                 t->changed_binding = true;
                 return write_root(s, "bus/pci", "drivers_probe", d->name);
 
@@ -303,6 +328,7 @@ static int run_step(VfptSysfs *s, const VfptDevice *d, const VfptStep *step, Tou
 static int rollback_device(VfptSysfs *s, const VfptDevice *d, Touched *t, const char *records_dir,
                            char **ret_what) {
         _cleanup_free_ char *cur = NULL;
+        const char *original = t->raced ? t->raced : d->driver;
         int r;
 
         *ret_what = NULL;
@@ -328,7 +354,7 @@ static int rollback_device(VfptSysfs *s, const VfptDevice *d, Touched *t, const 
                 *ret_what = strdup("read driver");
                 return r;
         }
-        if (streq_ptr(cur, d->driver))
+        if (streq_ptr(cur, original))
                 return 0;
         if (cur) {
                 r = write_device(s, t->fd, d->name, VFPT_ATTR_DRIVER_UNBIND, d->name);
@@ -337,18 +363,18 @@ static int rollback_device(VfptSysfs *s, const VfptDevice *d, Touched *t, const 
                         return r;
                 }
         }
-        if (!d->driver)
+        if (!original)
                 return 0;
 
-        _cleanup_free_ char *dir = strdup_printf(VFPT_SYSFS_PCI_DRIVERS "/%s", d->driver);
+        _cleanup_free_ char *dir = strdup_printf(VFPT_SYSFS_PCI_DRIVERS "/%s", original);
         if (!dir)
                 return -ENOMEM;
         r = write_root(s, dir, VFPT_ATTR_BIND, d->name);
         free(cur);
         cur = NULL;
-        if (vfpt_sysfs_read_driver(t->fd, &cur) >= 0 && streq_ptr(cur, d->driver))
+        if (vfpt_sysfs_read_driver(t->fd, &cur) >= 0 && streq_ptr(cur, original))
                 return 0;
-        *ret_what = strdup_printf("bind to %s again", d->driver);
+        *ret_what = strdup_printf("bind to %s again", original);
         return r < 0 ? r : -ENXIO;
 }
 
@@ -398,8 +424,10 @@ int vfpt_exec_group(VfptSysfs *s, const VfptSnapshot *snap, const VfptPlanGroup 
                         }
                 }
 
-        for (size_t i = 0; i < snap->n_devices; i++)
+        for (size_t i = 0; i < snap->n_devices; i++) {
                 if (touched[i].fd >= 0)
                         close(touched[i].fd);
+                free(touched[i].raced);
+        }
         return r;
 }

@@ -148,6 +148,44 @@ START_TEST(test_release_is_idempotent) {
 }
 END_TEST
 
+/* Hotplug race: the host driver binds between the snapshot and the claim.
+ * The claim must still take the device, and remember that driver. */
+START_TEST(test_host_driver_binding_after_snapshot_is_taken_over_and_recorded) {
+        VfptConfig *config = NULL;
+        VfptSnapshot *snap = NULL;
+        VfptPlan *plan = NULL;
+        _cleanup_free_ char *rec = NULL;
+        Ctx c;
+
+        ctx_init(&c, true);
+        ck_assert_int_eq(vfpt_config_load_string(&config, "test.conf", RULES), 0);
+        ck_assert_int_eq(vfpt_snapshot_read(&snap, c.s), 0);
+        ck_assert_int_eq(vfpt_snapshot_read_records(snap, c.records), 0);
+        ck_assert_int_eq(vfpt_plan_build(&plan, config, snap), 0);
+        /* Now, before any step runs, udev's module load binds xhci_hcd. */
+        ck_assert_int_eq(fake_kernel_store(c.f, "bus/pci/drivers/xhci_hcd/bind", USB), 0);
+        assert_driver(&c, USB, "xhci_hcd");
+        for (size_t g = 0; g < plan->n_groups; g++) {
+                VfptExecResult res;
+                int r = vfpt_exec_group(c.s, snap, &plan->groups[g], c.records, &res);
+                ck_assert_msg(r == 0, "claim failed: %s", strna(res.message));
+                vfpt_exec_result_clear(&res);
+        }
+        assert_driver(&c, USB, "vfio-pci");
+        assert_driver(&c, NIC, "vfio-pci");
+        ck_assert_int_eq(vfpt_record_read(c.records, USB, &rec), 0);
+        ck_assert_str_eq(rec, "xhci_hcd");
+        vfpt_plan_free(plan);
+        vfpt_snapshot_free(snap);
+        vfpt_config_free(config);
+
+        /* Released, it goes back to the driver that raced in. */
+        ck_assert_int_eq(reconcile(&c, "", NULL, NULL), 0);
+        assert_driver(&c, USB, "xhci_hcd");
+        ctx_done(&c);
+}
+END_TEST
+
 START_TEST(test_device_that_had_no_driver_is_probed_for_one) {
         Ctx c;
 
@@ -260,6 +298,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_group_no_rule_lists_goes_back_to_recorded_drivers);
         tcase_add_test(tc, test_release_is_idempotent);
         tcase_add_test(tc, test_device_that_had_no_driver_is_probed_for_one);
+        tcase_add_test(tc, test_host_driver_binding_after_snapshot_is_taken_over_and_recorded);
         tcase_add_test(tc, test_release_refused_while_group_is_held_and_done_after);
         tcase_add_loop_test(tc, test_release_failure_at_any_step_keeps_group_on_vfio, 0, 18);
         tcase_add_test(tc, test_recorded_driver_gone_falls_back_to_probe);
