@@ -99,6 +99,9 @@ Manager *manager_free(Manager *m) {
         config_unref(m->config);
         vfpt_backoff_clear(&m->backoff);
         strv_free(m->claimed);
+        strv_free(m->early);
+        strv_free(m->added);
+        strv_free(m->modules_tried);
         vfpt_sysfs_free(m->sysfs);
         sd_hwdb_unref(m->hwdb);
         strv_free(m->config_dirs);
@@ -207,23 +210,27 @@ const char *hwdb_lookup(sd_hwdb *hwdb, const VfptDevice *d, const char *key) {
         return v;
 }
 
-/* The modules a claim needs: vfio-pci and its variants also need the type1
- * IOMMU backend, which some modprobes (busybox) do not pull in. */
-static void load_modules_for(Manager *m, const char *driver) {
-        const char *names[3] = { driver, NULL, NULL };
-        _cleanup_free_ char *error = NULL;
-        int r;
+/* The modules the rules' drivers need, loaded before the first claim (and so
+ * before a hotplug needs them): vfio-pci and its variants also need the
+ * type1 IOMMU backend, which some modprobes (busybox) do not pull in. */
+static void load_modules(Manager *m, const VfptConfig *c) {
+        if (!streq(m->sysfs_root, VFPT_SYSFS_ROOT))
+                return; /* a test tree has no kernel to load into */
+        for (size_t i = 0; i < c->n_rules; i++) {
+                const char *driver = c->rules[i].driver;
+                const char *names[3] = { driver, NULL, NULL };
+                _cleanup_free_ char *error = NULL;
+                int r;
 
-        if (m->modules_loaded || !streq(m->sysfs_root, VFPT_SYSFS_ROOT))
-                return;
-        if (vfpt_device_is_vfio_driver(driver))
-                names[1] = VFPT_MODULE_VFIO_IOMMU_TYPE1;
-        r = vfpt_modules_load(names, &error);
-        if (r < 0) {
-                log_warning_errno(r, "Cannot load %s: %s", driver, strna(error));
-                return;
+                if (strv_contains(m->modules_tried, driver))
+                        continue;
+                (void) strv_extend(&m->modules_tried, driver);
+                if (vfpt_device_is_vfio_driver(driver))
+                        names[1] = VFPT_MODULE_VFIO_IOMMU_TYPE1;
+                r = vfpt_modules_load(names, &error);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot load %s: %s", driver, strna(error));
         }
-        m->modules_loaded = true;
 }
 
 static const char *rule_name(const VfptPlanDevice *pd) {
@@ -333,8 +340,6 @@ static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
                                             d->name, d->vendor, d->device, d->driver, pd->target, rule_name(pd));
                 }
 
-                if (!grp->release)
-                        load_modules_for(m, grp->steps[0].driver ? grp->steps[0].driver : VFPT_DRIVER_VFIO_PCI);
                 r = vfpt_exec_group(m->sysfs, snap, grp, m->records_dir, &res);
 
                 for (size_t k = 0; k < grp->n_members; k++)
@@ -386,6 +391,59 @@ static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
         m->claimed = TAKE_PTR(claimed);
 }
 
+/* Hotplug: a device that a rule lists gets its driver_override at once,
+ * before the snapshot, the guards and the plan, so that the host driver's
+ * module, which udev is about to load, finds it spoken for. Only a device
+ * just added (nothing of the host can be using it) on a machine with an
+ * IOMMU; if the plan then refuses it, early_undo() gives it back. */
+static void early_overrides(Manager *m, const VfptConfig *c, char **added) {
+        for (char **a = added; a && *a; a++) {
+                _cleanup_close_ int fd = -1;
+                char address[VFPT_ADDRESS_MAX], dir[64];
+                unsigned vendor, device;
+                const VfptRule *rule = NULL;
+                VfptAddress addr;
+
+                if (sscanf(*a, "%12s %x:%x", address, &vendor, &device) != 3 ||
+                    vfpt_address_parse(address, &addr) < 0)
+                        continue;
+                for (size_t i = 0; i < c->n_rules && !rule; i++)
+                        if (vfpt_rule_match(&c->rules[i], &addr, vendor, device))
+                                rule = &c->rules[i];
+                if (!rule || vfpt_sysfs_open_device(m->sysfs, address, &fd) < 0)
+                        continue;
+                snprintf(dir, sizeof(dir), VFPT_SYSFS_PCI_DEVICES "/%s", address);
+                if (vfpt_sysfs_write(m->sysfs, fd, dir, VFPT_ATTR_DRIVER_OVERRIDE, rule->driver) < 0)
+                        continue;
+                log_debug("%s: driver_override set to %s on arrival (rule '%s')", address, rule->driver, rule->name);
+                (void) strv_extend(&m->early, address);
+        }
+}
+
+static void early_undo(Manager *m, const VfptSnapshot *snap, const VfptPlan *plan) {
+        for (char **a = m->early; a && *a; a++) {
+                _cleanup_close_ int fd = -1;
+                const VfptPlanDevice *pd = NULL;
+                char dir[64];
+                VfptAddress addr;
+                VfptDevice *d;
+
+                if (vfpt_address_parse(*a, &addr) < 0 || !(d = vfpt_snapshot_find(snap, &addr)))
+                        continue;
+                pd = vfpt_plan_find_device(plan, (size_t) (d - snap->devices));
+                if (pd && (pd->state == VFPT_STATE_CLAIMED || pd->state == VFPT_STATE_FAILED))
+                        continue; /* claimed, or rolled back to what it was */
+                if (vfpt_sysfs_open_device(m->sysfs, *a, &fd) < 0)
+                        continue;
+                log_info("%s: not claimed after all; clearing the override set on arrival", *a);
+                snprintf(dir, sizeof(dir), VFPT_SYSFS_PCI_DEVICES "/%s", *a);
+                (void) vfpt_sysfs_write(m->sysfs, fd, dir, VFPT_ATTR_DRIVER_OVERRIDE, "\n");
+                (void) vfpt_sysfs_write(m->sysfs, vfpt_sysfs_root_fd(m->sysfs), "", VFPT_SYSFS_PCI_DRIVERS_PROBE, *a);
+                refresh_device(m->sysfs, d);
+        }
+        m->early = strv_free(m->early);
+}
+
 /* One pass: read, decide, and (unless execute is false) act. */
 static int reconcile_once(Manager *m, Config *c, bool act, State **ret) {
         VfptGuardSources src = {
@@ -432,7 +490,9 @@ static int reconcile_once(Manager *m, Config *c, bool act, State **ret) {
         }
         if (act) {
                 execute(m, st->snapshot, st->plan);
+                early_undo(m, st->snapshot, st->plan);
                 st->retry_usec = vfpt_backoff_next(&m->backoff);
+                m->iommu_seen = st->snapshot->iommu_active;
         }
         *ret = st;
         return 0;
@@ -518,6 +578,7 @@ static void *worker_main(void *userdata) {
 
         for (;;) {
                 State *st = NULL;
+                char **added;
                 Config *c;
                 unsigned gen;
 
@@ -532,9 +593,16 @@ static void *worker_main(void *userdata) {
                 c = config_ref(m->config);
                 if (m->forget_failures) {
                         vfpt_backoff_clear(&m->backoff);
+                        m->modules_tried = strv_free(m->modules_tried);
                         m->forget_failures = false;
                 }
+                added = TAKE_PTR(m->added);
                 pthread_mutex_unlock(&m->lock);
+
+                if (m->iommu_seen)
+                        early_overrides(m, c->config, added);
+                added = strv_free(added);
+                load_modules(m, c->config);
 
                 if (reconcile_once(m, c, true, &st) >= 0)
                         st->generation = gen;
@@ -686,8 +754,16 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 action = udev_device_get_action(d);
                 if (action && (streq(action, "add") || streq(action, "remove") || streq(action, "bind") ||
                                streq(action, "unbind") || streq(action, "change"))) {
-                        log_full(LOG_DEBUG, 0, "uevent %s %s", action, strna(udev_device_get_sysname(d)));
+                        const char *id = udev_device_get_property_value(d, "PCI_ID");
+                        const char *name = udev_device_get_sysname(d);
+
+                        log_full(LOG_DEBUG, 0, "uevent %s %s", action, strna(name));
                         any = true;
+                        if (streq(action, "add") && id && name) {
+                                pthread_mutex_lock(&m->lock);
+                                (void) strv_push(&m->added, strdup_printf("%s %s", name, id));
+                                pthread_mutex_unlock(&m->lock);
+                        }
                 }
                 udev_device_unref(d);
         }

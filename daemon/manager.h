@@ -58,7 +58,7 @@ struct Manager {
 
         VfptSysfs *sysfs;       /* used by the worker only, once it runs */
         sd_hwdb *hwdb;          /* NULL when there is no hardware database */
-        bool modules_loaded;    /* worker only */
+        char **modules_tried;   /* worker only: drivers whose modules were loaded or tried */
 
         sd_event *event;
         sd_event_source *worker_source;
@@ -78,11 +78,14 @@ struct Manager {
         State *published;       /* the worker's newest result, not yet taken */
         unsigned done;          /* generation the worker last finished, even if it failed */
         bool forget_failures;   /* a reload: try failed groups again at once */
+        char **added;           /* "ADDRESS VENDOR:DEVICE" of devices just added */
         int done_fd;            /* eventfd: the worker published */
 
         /* Worker only. */
         VfptBackoff backoff;    /* groups whose claim failed, and when to retry */
         char **claimed;         /* addresses claimed after the last pass */
+        char **early;           /* overrides written ahead of the plan, this pass */
+        bool iommu_seen;        /* the last snapshot had IOMMU groups */
 
         /* Event loop only. */
         State *state;           /* the newest result taken */
