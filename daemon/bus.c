@@ -80,6 +80,8 @@ struct Bus {
         sd_event *event;
         sd_bus *bus;
         sd_event_source *reconnect;
+        uint64_t reconnect_usec;  /* wait before the next try; doubles while it fails */
+        bool connected;           /* the broker said hello since the last loss */
         View view;
         Pending *pending;
 };
@@ -1030,7 +1032,7 @@ static void bus_disconnect(Bus *b) {
         }
 }
 
-static int on_reconnect(sd_event_source *s, void *userdata) {
+static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
         Bus *b = userdata;
         int r;
 
@@ -1047,10 +1049,18 @@ static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *er
         Bus *b = userdata;
         int r;
 
-        log_warning("Lost the system bus; serving org.vfpt1 again when it is back.");
-        /* Not from inside the bus's own dispatch: tear down on the next iteration. */
+        if (b->connected)
+                log_warning("Lost the system bus; serving org.vfpt1 again when it is back.");
+        b->connected = false;
+        /* Not from inside the bus's own dispatch, and not in a hot loop while
+         * the broker is going away (at shutdown its socket lingers): wait a
+         * little longer after every failed try, up to half a minute. */
         if (!b->reconnect) {
-                r = sd_event_add_defer(b->event, &b->reconnect, on_reconnect, b);
+                b->reconnect_usec = b->reconnect_usec ? b->reconnect_usec * 2 : 100 * 1000;
+                if (b->reconnect_usec > 30 * 1000000ULL)
+                        b->reconnect_usec = 30 * 1000000ULL;
+                r = sd_event_add_time_relative(b->event, &b->reconnect, CLOCK_MONOTONIC, b->reconnect_usec, 0,
+                                               on_reconnect, b);
                 if (r < 0)
                         log_error_errno(r, "Cannot schedule a reconnect: %s", strerror(-r));
         }
@@ -1058,6 +1068,10 @@ static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *er
 }
 
 static int on_connected(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Bus *b = userdata;
+
+        b->connected = true;
+        b->reconnect_usec = 0;
         log_info("Connected to the system bus.");
         return 0;
 }
@@ -1065,10 +1079,12 @@ static int on_connected(sd_bus_message *msg, void *userdata, sd_bus_error *error
 static int on_name(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         const sd_bus_error *e = sd_bus_message_get_error(msg);
 
-        if (e)
+        if (e && sd_bus_error_has_name(e, SD_BUS_ERROR_ACCESS_DENIED))
                 log_error("Cannot own the name %s on the system bus: %s (is the policy %s.conf installed in "
                           "/usr/share/dbus-1/system.d?)", VFPT_BUS_NAME, e->message ? e->message : e->name,
                           VFPT_BUS_NAME);
+        else if (e) /* the broker went away meanwhile: the reconnect will ask again */
+                log_debug("Cannot own the name %s: %s", VFPT_BUS_NAME, e->message ? e->message : e->name);
         else
                 log_info("Serving %s on the system bus.", VFPT_BUS_NAME);
         return 0;

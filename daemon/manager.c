@@ -233,8 +233,16 @@ static void load_modules(Manager *m, const VfptConfig *c) {
         }
 }
 
+/* "usb", or "usb, via its IOMMU group" for a device the group pulled in. */
 static const char *rule_name(const VfptPlanDevice *pd) {
-        return pd->rule ? pd->rule->name : "(its IOMMU group)";
+        static __thread char buf[160];
+
+        if (pd->rule)
+                return pd->rule->name;
+        if (!pd->via)
+                return "none";
+        snprintf(buf, sizeof(buf), "%s, via its IOMMU group", pd->via->name);
+        return buf;
 }
 
 static const char *group_text(int group, char buf[static 24]) {
@@ -364,21 +372,14 @@ static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
 
                 for (size_t i = 0; i < plan->n_devices; i++) {
                         VfptPlanDevice *pd = &plan->devices[i];
-                        const VfptDevice *d;
 
                         if (pd->device == SIZE_MAX || !in_group(grp, pd->device))
                                 continue;
-                        d = &snap->devices[pd->device];
-                        if (pd->state == VFPT_STATE_CLAIM) {
+                        /* Logged by the event loop, with every other change. */
+                        if (pd->state == VFPT_STATE_CLAIM)
                                 pd->state = VFPT_STATE_CLAIMED;
-                                log_info("%s [%04x:%04x] %s: bound to %s (rule '%s')", d->name, d->vendor, d->device,
-                                         group_text(pd->group, gbuf), pd->target, rule_name(pd));
-                        } else if (pd->state == VFPT_STATE_RELEASE) {
+                        else if (pd->state == VFPT_STATE_RELEASE)
                                 pd->state = VFPT_STATE_RELEASED;
-                                log_info("%s [%04x:%04x] %s: released to %s (no rule lists it any more)",
-                                         d->name, d->vendor, d->device, group_text(pd->group, gbuf),
-                                         d->driver ? d->driver : "no driver");
-                        }
                 }
                 vfpt_exec_result_clear(&res);
         }
@@ -416,6 +417,9 @@ static void early_overrides(Manager *m, const VfptConfig *c, char **added) {
                 if (vfpt_sysfs_write(m->sysfs, fd, dir, VFPT_ATTR_DRIVER_OVERRIDE, rule->driver) < 0)
                         continue;
                 log_debug("%s: driver_override set to %s on arrival (rule '%s')", address, rule->driver, rule->name);
+                /* The kernel's own probe may bind it before the plan runs, with
+                 * no step of ours: remember now that it came without a driver. */
+                (void) vfpt_record_write(m->records_dir, address, NULL);
                 (void) strv_extend(&m->early, address);
         }
 }
@@ -436,6 +440,7 @@ static void early_undo(Manager *m, const VfptSnapshot *snap, const VfptPlan *pla
                 if (vfpt_sysfs_open_device(m->sysfs, *a, &fd) < 0)
                         continue;
                 log_info("%s: not claimed after all; clearing the override set on arrival", *a);
+                (void) vfpt_record_remove(m->records_dir, *a);
                 snprintf(dir, sizeof(dir), VFPT_SYSFS_PCI_DEVICES "/%s", *a);
                 (void) vfpt_sysfs_write(m->sysfs, fd, dir, VFPT_ATTR_DRIVER_OVERRIDE, "\n");
                 (void) vfpt_sysfs_write(m->sysfs, vfpt_sysfs_root_fd(m->sysfs), "", VFPT_SYSFS_PCI_DRIVERS_PROBE, *a);
@@ -525,7 +530,17 @@ static void log_decisions(const State *old, const State *new) {
                         continue;
                 if (pd->state == VFPT_STATE_ABSENT)
                         log_notice("%s: absent (rule '%s')", pd->absent, rule_name(pd));
-                else if (pd->state == VFPT_STATE_REFUSED) {
+                else if (pd->state == VFPT_STATE_CLAIMED) {
+                        /* Claimed now, by this pass's steps, by the kernel's own
+                         * probe after an override on arrival, or found so at start. */
+                        const VfptDevice *d = &new->snapshot->devices[pd->device];
+                        log_info("%s [%04x:%04x] %s: bound to %s (rule '%s')", d->name, d->vendor, d->device,
+                                 group_text(pd->group, gbuf), pd->target, rule_name(pd));
+                } else if (pd->state == VFPT_STATE_RELEASED) {
+                        const VfptDevice *d = &new->snapshot->devices[pd->device];
+                        log_info("%s [%04x:%04x] %s: released to %s (no rule lists it any more)", d->name, d->vendor,
+                                 d->device, group_text(pd->group, gbuf), d->driver ? d->driver : "no driver");
+                } else if (pd->state == VFPT_STATE_REFUSED) {
                         const VfptDevice *d = &new->snapshot->devices[pd->device];
                         if (!new->snapshot->iommu_active && strstr(pd->reason, "no IOMMU")) {
                                 if (!said_iommu)
@@ -533,8 +548,13 @@ static void log_decisions(const State *old, const State *new) {
                                 said_iommu = true;
                                 continue;
                         }
-                        log_warning("%s [%04x:%04x] %s: refused by rule '%s': %s", d->name, d->vendor, d->device,
-                                    group_text(pd->group, gbuf), rule_name(pd), pd->reason);
+                        /* Name the rule unless the reason already does. */
+                        _cleanup_free_ char *quoted = pd->via ? strdup_printf("'%s'", pd->via->name) : NULL;
+                        bool named = quoted && strstr(pd->reason, quoted);
+
+                        log_warning("%s [%04x:%04x] %s: refused%s%s%s: %s", d->name, d->vendor, d->device,
+                                    group_text(pd->group, gbuf), named ? "" : " (rule '", named ? "" : rule_name(pd),
+                                    named ? "" : "')", pd->reason);
                 }
         }
         /* A device that was claimed and is now simply gone — or, since
@@ -879,6 +899,8 @@ void manager_print_plan(Manager *m, FILE *f) {
                 fprintf(f, "%s %04x:%04x group=%s driver=%s target=%s rule=%s",
                         d->name, d->vendor, d->device, group, d->driver ? d->driver : "-", target,
                         rule ? rule : pd->state == VFPT_STATE_RELEASE ? "(none)" : "(group)");
+                if (!rule && pd->via)
+                        fprintf(f, " via=%s", pd->via->name);
                 if (model)
                         fprintf(f, " name=\"%s\"", model);
                 fprintf(f, " %s", vfpt_device_state_to_string(pd->state));

@@ -211,6 +211,7 @@ static int group_plan(VfptPlan *p, VfptPlanGroup *g, const GroupWork *w, const V
                                         return -ENOMEM;
                                 pd->device = i;
                                 pd->rule = rule;
+                                pd->via = rule ? rule : first;
                                 pd->target = target;
                                 pd->group = d->group;
                                 pd->state = on_target && streq_ptr(d->driver_override, target) ?
@@ -264,6 +265,7 @@ static int group_refuse(VfptPlan *p, VfptPlanGroup *g, const GroupWork *w, const
                         return -ENOMEM;
                 pd->device = i;
                 pd->rule = rule;
+                pd->via = rule ? rule : first;
                 pd->target = (rule ? rule : first)->driver;
                 pd->group = d->group;
                 pd->state = VFPT_STATE_REFUSED;

@@ -44,6 +44,8 @@ typedef struct VfptPlanDevice {
         size_t device;         /* index into the snapshot; SIZE_MAX when absent */
         char absent[VFPT_ADDRESS_MAX]; /* the missing address when absent */
         const VfptRule *rule;  /* NULL: pulled in because its group is claimed */
+        const VfptRule *via;   /* the rule, or for a pulled-in device the rule that
+                                * claims its group */
         const char *target;    /* the driver it should end on */
         int group;
         VfptDeviceState state;

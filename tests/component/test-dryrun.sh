@@ -103,7 +103,7 @@ expect_line "the matched NIC is claimed by its rule" \
 expect_line "the NIC's claim names its steps" \
         "^0000:01:00\.0 .* claim: .*override vfio-pci.*unbind e1000e"
 expect_line "the unmatched USB controller is pulled in by its group" \
-        "^0000:01:00\.1 1b21:1242 group=7 driver=xhci_hcd target=vfio-pci rule=[^ ]*$name claim(:|\$)"
+        "^0000:01:00\.1 1b21:1242 group=7 driver=xhci_hcd target=vfio-pci rule=\(group\) via=nic$name claim(:|\$)"
 expect_line "a rule naming the bridge is refused, saying why" \
         "^0000:00:1c\.0 8086:a110 group=7 driver=pcieport target=vfio-pci rule=port$name refused: .*bridge"
 expect_line "the disk controller behind a mounted filesystem is refused" \
