@@ -21,6 +21,9 @@
  *   FAKE_KERNEL_FAIL  ADDR:STEP:ERRNO[:N][,...]: fail the (N+1)-th write of
  *                     STEP (driver_override, unbind, bind, drivers_probe) for
  *                     ADDR, once; ERRNO is a number or a name (EIO, EBUSY, ...)
+ *   FAKE_KERNEL_KILL_AT N: the process kills itself with SIGKILL right after
+ *                     its N-th write into the tree took effect (a crash at
+ *                     that point of a claim or release)
  *
  * Only write() is given a meaning, as it is what vfpt_sysfs_write() uses;
  * pwrite() and writev() into the tree are reported on stderr as bypassing
@@ -30,6 +33,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +67,7 @@ static __thread bool inside;
 static char *root;
 static size_t root_len;
 static const char *log_path;
+static unsigned kill_at, writes_seen;
 static FakeSysfs *model;
 static Failure *failures;
 static size_t n_failures;
@@ -153,6 +158,8 @@ static void init(void) {
         }
         root_len = strlen(root);
         log_path = getenv("FAKE_KERNEL_LOG");
+        if (getenv("FAKE_KERNEL_KILL_AT"))
+                kill_at = (unsigned) strtoul(getenv("FAKE_KERNEL_KILL_AT"), NULL, 10);
         if (fail && *fail)
                 parse_failures(fail);
 }
@@ -259,6 +266,8 @@ static ssize_t kernel_write(int fd, const void *buf, size_t count, const char *r
         log_write(rel, value, error);
         free(value);
         fake_sysfs_unlock(lockfd);
+        if (kill_at && ++writes_seen == kill_at)
+                raise(SIGKILL);
         pthread_mutex_unlock(&mutex);
         errno = error;
         return n;

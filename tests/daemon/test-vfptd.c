@@ -81,6 +81,7 @@ typedef struct Daemon {
         pid_t pid;
         const char *uevent_source; /* NULL: vfptd's default (kernel) */
         const char *fail;          /* FAKE_KERNEL_FAIL */
+        unsigned kill_at;          /* FAKE_KERNEL_KILL_AT, 0: never */
         int exit_status;           /* wait status, once it exited */
         char **messages;           /* every notify message so far */
         size_t n_messages, cursor; /* daemon_expect() looks from cursor on */
@@ -329,6 +330,12 @@ static void daemon_start(Daemon *d) {
                         setenv_or_die("FAKE_KERNEL_FAIL", d->fail);
                 else
                         unsetenv("FAKE_KERNEL_FAIL");
+                if (d->kill_at) {
+                        char at[16];
+                        snprintf(at, sizeof(at), "%u", d->kill_at);
+                        setenv_or_die("FAKE_KERNEL_KILL_AT", at);
+                } else
+                        unsetenv("FAKE_KERNEL_KILL_AT");
                 setenv_or_die("SYSTEMD_DEVICE_VERIFY_SYSFS", "0");
                 setenv_or_die("LD_PRELOAD", preload);
                 setenv_or_die("ASAN_OPTIONS", asan_opts);
@@ -974,6 +981,73 @@ START_TEST(test_failed_probe_of_the_second_device_puts_the_group_back) {
 }
 END_TEST
 
+/* Waits for vfptd to die of the SIGKILL the fake kernel was told to send. */
+static void wait_killed(Daemon *d) {
+        long long deadline = deadline_after(20);
+
+        while (daemon_running(d)) {
+                daemon_assert(d, now_ms() < deadline, "vfptd was not killed at write %u", d->kill_at);
+                nap(d);
+        }
+        daemon_assert(d, WIFSIGNALED(d->exit_status) && WTERMSIG(d->exit_status) == SIGKILL,
+                      "vfptd ended with wait status 0x%x, not by SIGKILL at write %u",
+                      (unsigned) d->exit_status, d->kill_at);
+        d->kill_at = 0;
+}
+
+/* A claim and a release of the two-endpoint group each take six writes
+ * (two overrides, then unbind and probe or bind per device). Killed after
+ * each, then started again, vfptd must converge: the configured state,
+ * no device left without the driver it should have, records right. */
+#define CRASH_POINTS 6
+
+START_TEST(test_killed_at_any_write_vfptd_converges_after_restart) {
+        bool release = _i >= CRASH_POINTS;
+        unsigned point = (unsigned) (_i % CRASH_POINTS) + 1;
+        Daemon d;
+        const char *m;
+
+        daemon_init(&d, NULL);
+        conf_write(&d, "10-nic.conf", RULE_NIC);
+        if (release) {
+                daemon_start(&d);
+                daemon_expect(&d, "READY=1", 10);
+                daemon_stop(&d);
+                conf_remove(&d, "10-nic.conf");
+        }
+        d.kill_at = point;
+        daemon_start(&d);
+        wait_killed(&d);
+
+        daemon_start(&d);
+        m = daemon_expect(&d, "READY=1", 10);
+        if (release) {
+                assert_status(&d, m, STATUS_NONE);
+                assert_driver(&d, NIC, "e1000e");
+                assert_driver(&d, USB, "xhci_hcd");
+                assert_override(&d, NIC, NULL);
+                assert_override(&d, USB, NULL);
+                assert_no_record(&d, NIC);
+                assert_no_record(&d, USB);
+        } else {
+                assert_status(&d, m, STATUS_GROUP7);
+                assert_driver(&d, NIC, "vfio-pci");
+                assert_driver(&d, USB, "vfio-pci");
+                assert_record(&d, NIC, "e1000e");
+                assert_record(&d, USB, "xhci_hcd");
+                /* And it still gives them back properly afterwards. */
+                conf_remove(&d, "10-nic.conf");
+                m = daemon_reload(&d);
+                assert_status(&d, m, STATUS_NONE);
+                assert_driver(&d, NIC, "e1000e");
+                assert_driver(&d, USB, "xhci_hcd");
+        }
+        assert_driver(&d, BRIDGE, "pcieport");
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("vfptd");
         struct {
@@ -990,6 +1064,7 @@ static Suite *suite(void) {
                 { "release-held", test_release_is_refused_while_the_group_is_held_and_done_once_let_go, 1 },
                 { "restart", test_restarted_vfptd_adopts_its_claims_and_releases_to_the_original_driver, 1 },
                 { "failure", test_failed_probe_of_the_second_device_puts_the_group_back, 1 },
+                { "crash", test_killed_at_any_write_vfptd_converges_after_restart, 2 * CRASH_POINTS },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
