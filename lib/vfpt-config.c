@@ -458,20 +458,29 @@ int vfpt_config_load_string(VfptConfig **ret, const char *file, const char *text
 static int read_file(const char *path, char **ret) {
         _cleanup_fclose_ FILE *f = NULL;
         _cleanup_free_ char *buf = NULL;
-        size_t n;
+        size_t size = 0, n = 0;
 
         f = fopen(path, "re");
         if (!f)
                 return -errno;
-        /* A drop-in is a few lines; anything beyond 1 MiB is a mistake. */
-        buf = malloc(1024 * 1024 + 1);
-        if (!buf)
-                return -ENOMEM;
-        n = fread(buf, 1, 1024 * 1024 + 1, f);
-        if (ferror(f))
-                return -EIO;
-        if (n > 1024 * 1024)
-                return -EFBIG;
+        /* A drop-in is a few lines: grow as needed, give up past 1 MiB. */
+        for (;;) {
+                if (n == size) {
+                        char *m;
+                        if (size >= 1024 * 1024)
+                                return -EFBIG;
+                        size = size ? size * 2 : 4096;
+                        m = realloc(buf, size + 1);
+                        if (!m)
+                                return -ENOMEM;
+                        buf = m;
+                }
+                n += fread(buf + n, 1, size - n, f);
+                if (ferror(f))
+                        return -EIO;
+                if (feof(f))
+                        break;
+        }
         buf[n] = '\0';
         *ret = TAKE_PTR(buf);
         return 0;
