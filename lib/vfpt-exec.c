@@ -219,12 +219,14 @@ static int run_step(VfptSysfs *s, const VfptDevice *d, const VfptStep *step, Tou
         case VFPT_STEP_HOLDERS: {
                 _cleanup_free_ char *node = NULL, *comm = NULL;
                 pid_t pid;
+                int busy;
 
                 if (d->group < 0)
                         return 0;
                 node = strdup_printf("%s/%d", vfpt_sysfs_vfio_dir(s), d->group);
                 if (!node)
                         return -ENOMEM;
+                busy = vfpt_vfio_group_busy(node);
                 r = vfpt_holders_find(vfpt_sysfs_proc_root(s), node, &pid, &comm);
                 if (r < 0) {
                         *ret_what = strdup_printf("check who holds %s", node);
@@ -233,6 +235,11 @@ static int run_step(VfptSysfs *s, const VfptDevice *d, const VfptStep *step, Tou
                 if (r > 0) {
                         *ret_what = strdup_printf("release: %s is open by pid %d (%s); stop it first",
                                                   node, (int) pid, strna(comm));
+                        return -EBUSY;
+                }
+                if (busy != 0) {
+                        *ret_what = strdup_printf("release: %s is %s by a process vfptd cannot see; stop the VM first",
+                                                  node, busy > 0 ? "open" : "perhaps open");
                         return -EBUSY;
                 }
                 return 0;

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
 
 #include "vfpt-holders.h"
 #include "vfpt-util.h"
@@ -58,5 +59,20 @@ int vfpt_holders_find(const char *proc_root, const char *path, pid_t *ret_pid, c
                         *ret_comm = strdup("?");
                 return 1;
         }
+        return 0;
+}
+
+int vfpt_vfio_group_busy(const char *path) {
+        struct stat st;
+        int fd;
+
+        if (stat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISCHR(st.st_mode))
+                return 0;
+        fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return errno == EBUSY ? 1 : -errno;
+        close(fd);
         return 0;
 }
