@@ -99,9 +99,15 @@ int ctl_groups(const CtlOptions *o) {
 
                 while (end < snap->n_devices && order[end]->group == group)
                         end++;
+                bool endpoints = false;
+
                 for (size_t k = i; k < end && !blocker; k++)
                         if (member_blocks(order[k]))
                                 blocker = order[k];
+                /* A group of bridges alone (a root port, the host bridge) has
+                 * nothing in it to give to a guest. */
+                for (size_t k = i; k < end; k++)
+                        endpoints = endpoints || !order[k]->bridge;
                 if (group < 0 && snap->iommu_active && !o->json)
                         printf("%sno group (cannot be passed through):\n", first_group ? "" : "\n");
                 else if (group < 0 && !o->json)
@@ -110,6 +116,9 @@ int ctl_groups(const CtlOptions *o) {
                         if (blocker)
                                 printf("%sgroup %d: not usable for passthrough: %s is on %s\n", first_group ? "" : "\n",
                                        group, blocker->name, member_blocks(blocker));
+                        else if (!endpoints)
+                                printf("%sgroup %d: bridges only, nothing to pass through\n", first_group ? "" : "\n",
+                                       group);
                         else
                                 printf("%sgroup %d: usable for passthrough\n", first_group ? "" : "\n", group);
                 } else {
@@ -121,7 +130,7 @@ int ctl_groups(const CtlOptions *o) {
                         else
                                 printf("%d", group);
                         json_key(stdout, &f, "usable");
-                        fputs(group >= 0 && !blocker ? "true" : "false", stdout);
+                        fputs(group >= 0 && !blocker && endpoints ? "true" : "false", stdout);
                         json_key(stdout, &f, "blocked_by");
                         json_string(stdout, blocker ? blocker->name : NULL);
                         json_key(stdout, &f, "devices");

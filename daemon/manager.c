@@ -570,7 +570,7 @@ static void log_decisions(const State *old, const State *new) {
                 if (!now)
                         log_notice("%s: removed from the machine (rule '%s')", plan_device_key(old, pd), rule_name(pd));
                 else
-                        log_notice("%s: no rule lists it any more; it stays on %s, where vfpt found it",
+                        log_notice("%s: no rule lists it any more; now on %s",
                                    now->name, now->driver ? now->driver : "no driver");
         }
 }
