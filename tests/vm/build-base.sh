@@ -18,8 +18,10 @@ mirror=${VFPT_VM_MIRROR:-http://deb.debian.org/debian}
 kpkg=${VFPT_VM_KERNEL_PKG:?}
 
 # Packages of the guest beyond minbase.  libinih1 etc. are vfptd's runtime
-# libraries; iproute2/pciutils are for the tests.
-packages=systemd,systemd-sysv,udev,dbus,kmod,iproute2,pciutils,libinih1,libkmod2,libsystemd0,libudev1
+# libraries; iproute2/pciutils are for the tests; driverctl is what
+# tests/bench compares vfptd with (installed, inert until a device has an
+# override in /etc/driverctl.d).
+packages=systemd,systemd-sysv,udev,dbus,kmod,iproute2,pciutils,libinih1,libkmod2,libsystemd0,libudev1,driverctl
 
 log() { printf '[build-base] %s\n' "$*" >&2; }
 

@@ -616,3 +616,72 @@ VFPT_EOF" >/dev/null || vm_fail "cannot write /etc/vfpt.d/$name.conf in the gues
 
 # vm_journal_vfptd — this boot's journal of vfptd.
 vm_journal_vfptd() { vm_run journalctl -b -u vfptd --no-pager -o cat; }
+
+# --- helpers for the later scenarios (polling, time, journal windows) -------
+
+# vm_wait_guest SECONDS CONDITION... — poll the shell CONDITION in the guest
+# every 50 ms until it holds; 1 when SECONDS pass first.
+vm_wait_guest() {
+	local secs=$1
+	shift
+	vm_run "end=\$((SECONDS + $secs)); until $*; do [ \$SECONDS -ge \$end ] && exit 1; sleep 0.05; done" >/dev/null
+}
+
+# vm_wait_driver BDF DRIVER SECONDS — wait until BDF is bound to DRIVER
+# ("none": unbound); 1 on timeout.
+vm_wait_driver() {
+	vm_wait_guest "$3" "[ \"\$(vfpt-test-pci driver $1)\" = '$2' ]"
+}
+
+# vm_uptime — the guest's CLOCK_BOOTTIME in seconds (/proc/uptime, 10 ms).
+vm_uptime() { vm_run 'read -r up _ </proc/uptime; echo $up'; }
+
+# vm_port_child PORT — the address a device plugged into the (empty) root
+# port PORT will get: function 0 of the port's secondary bus.
+vm_port_child() {
+	local bus
+	bus=$(vm_run "ls /sys/bus/pci/devices/$1/pci_bus/") || vm_fail "no secondary bus under $1: $bus"
+	[ -n "$bus" ] || vm_fail "no secondary bus under $1"
+	printf '%s:00.0\n' "$bus"
+}
+
+# vm_journal_cursor — a cursor at the end of the guest's journal, for
+# vm_journal_after.
+vm_journal_cursor() {
+	vm_run "journalctl -b -n 1 -o export --no-pager | sed -n 's/^__CURSOR=//p'"
+}
+
+# vm_journal_after CURSOR [JOURNALCTL-ARGS...] — the journal (kernel and
+# services, monotonic time stamps) written after CURSOR.
+vm_journal_after() {
+	local c=$1
+	shift
+	vm_run "journalctl -b --no-pager -o short-monotonic --after-cursor='$c' $*"
+}
+
+# vm_ms FROM TO — the milliseconds between two times in seconds (decimals).
+vm_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d\n", (b - a) * 1000 + (b >= a ? 0.5 : -0.5) }'; }
+
+# vm_kill_shim — vfptd.service reloads with `ExecReload=kill -HUP $MAINPID`,
+# and systemd needs a kill(1) executable for that (procps); a minbase guest
+# without procps fails `systemctl reload vfptd` with status=203/EXEC.  When
+# the guest has no kill executable, put a shim (bash's builtin kill) in
+# /usr/local/bin and say so; a no-op once the base has procps.
+vm_kill_shim() {
+	if vm_run 'type -P kill' >/dev/null; then
+		return 0
+	fi
+	vm_log "WARNING: the guest has no kill(1) executable (procps is not in the base); installing a shim so that systemctl reload vfptd can run"
+	vm_run "printf '%s\n' '#!/bin/bash' '# test shim: procps kill(1) is not installed' 'kill \"\$@\"' >/usr/local/bin/kill && chmod 0755 /usr/local/bin/kill" >/dev/null ||
+		vm_fail "cannot install the kill shim"
+}
+
+# vm_pci_state — every PCI device's driver and driver_override, one line
+# each, cheap enough to compare before and after (globs and builtins; the
+# per-device forks of `vfpt-test-pci table` are slow under TCG).
+vm_pci_state() {
+	vm_run 'for d in /sys/bus/pci/devices/*; do
+	drv=none; for l in /sys/bus/pci/drivers/*/${d##*/}; do [ -e "$l" ] && { drv=${l%/*}; drv=${drv##*/}; }; done
+	read -r o <"$d/driver_override"; echo "${d##*/} driver=$drv override=$o"
+done'
+}

@@ -4,8 +4,11 @@
  * group is viable (every member bound to a VFIO driver or to none), attach
  * the group to the container and select the type1 IOMMU.  Prints one line
  * saying what it found; exits 0 when the group is usable, 1 when it is not,
- * 2 on usage or environment errors.  Built static so that it needs nothing
- * from the guest's root filesystem. */
+ * 2 on usage or environment errors.  With --hold SECONDS it then keeps the
+ * group (and the device) open for that long, as a running VM would, so that
+ * a test can see what vfptd does with a held group; it prints its pid
+ * before it sleeps.  Built static so that it needs nothing from the guest's
+ * root filesystem. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,9 +41,21 @@ int main(int argc, char **argv) {
         char path[64];
         const char *bdf;
         int group, container, fd, r, api;
+        long hold = 0;
 
+        if (argc == 4 && strcmp(argv[1], "--hold") == 0) {
+                char *end;
+
+                hold = strtol(argv[2], &end, 10);
+                if (*argv[2] == '\0' || *end != '\0' || hold <= 0) {
+                        fprintf(stderr, "%s: --hold wants a number of seconds, not '%s'\n", argv[0], argv[2]);
+                        return 2;
+                }
+                argv += 2;
+                argc -= 2;
+        }
         if (argc != 2) {
-                fprintf(stderr, "usage: %s DOMAIN:BUS:DEV.FN\n", argv[0]);
+                fprintf(stderr, "usage: %s [--hold SECONDS] DOMAIN:BUS:DEV.FN\n", argv[0]);
                 return 2;
         }
         bdf = argv[1];
@@ -97,9 +112,16 @@ int main(int argc, char **argv) {
                 printf("vfio-probe: %s group %d: VFIO_GROUP_GET_DEVICE_FD: %m\n", bdf, group);
                 return 1;
         }
-        close(r);
         printf("vfio-probe: %s group %d: viable, container set, type1 IOMMU set, device opened\n",
                bdf, group);
+        if (hold > 0) {
+                /* Everything stays open, as QEMU keeps it while the VM runs. */
+                printf("vfio-probe: pid %ld holds /dev/vfio/%d for %ld s\n", (long) getpid(), group, hold);
+                fflush(stdout);
+                for (unsigned left = (unsigned) hold; left > 0;)
+                        left = sleep(left);
+        }
+        close(r);
         close(fd);
         close(container);
         return 0;
