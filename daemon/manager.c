@@ -51,6 +51,7 @@ int manager_new(Manager **ret) {
         m->done_fd = -1;
         pthread_mutex_init(&m->lock, NULL);
         pthread_cond_init(&m->wake, NULL);
+        pthread_cond_init(&m->arrival, NULL);
         m->sysfs_root = strdup(VFPT_SYSFS_ROOT);
         m->proc_root = strdup(VFPT_PROC_ROOT);
         m->vfio_dir = strdup(VFPT_VFIO_DIR);
@@ -70,18 +71,20 @@ int manager_new(Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        if (m->worker_running) {
+        if (m->worker_running || m->arrival_running) {
                 struct timespec deadline;
 
                 pthread_mutex_lock(&m->lock);
                 m->quit = true;
                 pthread_cond_signal(&m->wake);
+                pthread_cond_signal(&m->arrival);
                 pthread_mutex_unlock(&m->lock);
                 /* A worker stuck in the kernel (an unbind waiting for a device
                  * lock) must not keep the process from exiting: leave it. */
                 clock_gettime(CLOCK_REALTIME, &deadline);
                 deadline.tv_sec += 5;
-                if (pthread_timedjoin_np(m->worker, NULL, &deadline) != 0) {
+                if ((m->arrival_running && pthread_timedjoin_np(m->arrival_thread, NULL, &deadline) != 0) ||
+                    (m->worker_running && pthread_timedjoin_np(m->worker, NULL, &deadline) != 0)) {
                         log_warning("The worker is still busy in the kernel; exiting without it.");
                         return NULL;
                 }
@@ -114,6 +117,7 @@ Manager *manager_free(Manager *m) {
         free(m->records_dir);
         pthread_mutex_destroy(&m->lock);
         pthread_cond_destroy(&m->wake);
+        pthread_cond_destroy(&m->arrival);
         free(m);
         return NULL;
 }
@@ -420,12 +424,19 @@ static void early_overrides(Manager *m, const VfptConfig *c, char **added) {
                 /* The kernel's own probe may bind it before the plan runs, with
                  * no step of ours: remember now that it came without a driver. */
                 (void) vfpt_record_write(m->records_dir, address, NULL);
+                pthread_mutex_lock(&m->lock);
                 (void) strv_extend(&m->early, address);
+                pthread_mutex_unlock(&m->lock);
         }
 }
 
 static void early_undo(Manager *m, const VfptSnapshot *snap, const VfptPlan *plan) {
-        for (char **a = m->early; a && *a; a++) {
+        _cleanup_strv_free_ char **early = NULL;
+
+        pthread_mutex_lock(&m->lock);
+        early = TAKE_PTR(m->early);
+        pthread_mutex_unlock(&m->lock);
+        for (char **a = early; a && *a; a++) {
                 _cleanup_close_ int fd = -1;
                 const VfptPlanDevice *pd = NULL;
                 char dir[64];
@@ -446,7 +457,38 @@ static void early_undo(Manager *m, const VfptSnapshot *snap, const VfptPlan *pla
                 (void) vfpt_sysfs_write(m->sysfs, vfpt_sysfs_root_fd(m->sysfs), "", VFPT_SYSFS_PCI_DRIVERS_PROBE, *a);
                 refresh_device(m->sysfs, d);
         }
-        m->early = strv_free(m->early);
+}
+
+/* The arrival thread: writes driver_override for listed devices the moment
+ * the kernel announces them, whatever the worker is busy with. Measured in
+ * the guest, a reconcile already under way could hold the override back
+ * past the ~80 ms in which the kernel attaches a loaded host driver. Its own
+ * thread, not the event loop: the write takes the device lock, which a
+ * probe may hold for a while. */
+static void *arrival_main(void *userdata) {
+        Manager *m = userdata;
+
+        for (;;) {
+                _cleanup_strv_free_ char **added = NULL;
+                Config *c;
+                bool iommu;
+
+                pthread_mutex_lock(&m->lock);
+                while (!m->quit && !m->added)
+                        pthread_cond_wait(&m->arrival, &m->lock);
+                if (m->quit) {
+                        pthread_mutex_unlock(&m->lock);
+                        return NULL;
+                }
+                added = TAKE_PTR(m->added);
+                c = config_ref(m->config);
+                iommu = m->iommu_seen;
+                pthread_mutex_unlock(&m->lock);
+
+                if (iommu)
+                        early_overrides(m, c->config, added);
+                config_unref(c);
+        }
 }
 
 /* One pass: read, decide, and (unless execute is false) act. */
@@ -497,7 +539,9 @@ static int reconcile_once(Manager *m, Config *c, bool act, State **ret) {
                 execute(m, st->snapshot, st->plan);
                 early_undo(m, st->snapshot, st->plan);
                 st->retry_usec = vfpt_backoff_next(&m->backoff);
+                pthread_mutex_lock(&m->lock);
                 m->iommu_seen = st->snapshot->iommu_active;
+                pthread_mutex_unlock(&m->lock);
         }
         *ret = st;
         return 0;
@@ -598,7 +642,6 @@ static void *worker_main(void *userdata) {
 
         for (;;) {
                 State *st = NULL;
-                char **added;
                 Config *c;
                 unsigned gen;
 
@@ -616,12 +659,8 @@ static void *worker_main(void *userdata) {
                         m->modules_tried = strv_free(m->modules_tried);
                         m->forget_failures = false;
                 }
-                added = TAKE_PTR(m->added);
                 pthread_mutex_unlock(&m->lock);
 
-                if (m->iommu_seen)
-                        early_overrides(m, c->config, added);
-                added = strv_free(added);
                 load_modules(m, c->config);
 
                 if (reconcile_once(m, c, true, &st) >= 0)
@@ -782,6 +821,7 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         if (streq(action, "add") && id && name) {
                                 pthread_mutex_lock(&m->lock);
                                 (void) strv_push(&m->added, strdup_printf("%s %s", name, id));
+                                pthread_cond_signal(&m->arrival);
                                 pthread_mutex_unlock(&m->lock);
                         }
                 }
@@ -844,6 +884,10 @@ int manager_start(Manager *m, sd_event *e) {
         if (r < 0)
                 return log_error_errno(r, "Cannot start the worker thread: %s", strerror(-r));
         m->worker_running = true;
+        r = -pthread_create(&m->arrival_thread, NULL, arrival_main, m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the arrival thread: %s", strerror(-r));
+        m->arrival_running = true;
         manager_request(m);
         return 0;
 }

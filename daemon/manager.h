@@ -79,13 +79,16 @@ struct Manager {
         unsigned done;          /* generation the worker last finished, even if it failed */
         bool forget_failures;   /* a reload: try failed groups again at once */
         char **added;           /* "ADDRESS VENDOR:DEVICE" of devices just added */
+        char **early;           /* overrides the arrival thread wrote ahead of the plan */
+        bool iommu_seen;        /* the last snapshot had IOMMU groups */
+        pthread_cond_t arrival; /* wakes the arrival thread */
+        pthread_t arrival_thread;
+        bool arrival_running;
         int done_fd;            /* eventfd: the worker published */
 
         /* Worker only. */
         VfptBackoff backoff;    /* groups whose claim failed, and when to retry */
         char **claimed;         /* addresses claimed after the last pass */
-        char **early;           /* overrides written ahead of the plan, this pass */
-        bool iommu_seen;        /* the last snapshot had IOMMU groups */
 
         /* Event loop only. */
         State *state;           /* the newest result taken */
