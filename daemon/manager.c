@@ -373,6 +373,25 @@ static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
                         continue;
                 }
                 vfpt_backoff_succeeded(&m->backoff, key);
+                /* Bound by another driver while the steps ran (a person, or a
+                 * host driver on hotplug): said once, as for one seen before. */
+                for (char **t = res.taken; t && *t; t++) {
+                        char address[VFPT_ADDRESS_MAX], driver[128];
+                        VfptAddress a;
+                        const VfptDevice *d;
+                        const VfptPlanDevice *pd;
+
+                        if (sscanf(*t, "%12s %127s", address, driver) != 2 || vfpt_address_parse(address, &a) < 0 ||
+                            !(d = vfpt_snapshot_find(snap, &a)) ||
+                            !(pd = vfpt_plan_find_device(plan, (size_t) (d - snap->devices))))
+                                continue;
+                        if (strv_contains(m->claimed, d->name))
+                                log_warning("%s [%04x:%04x]: %s took it; claiming it again for %s (rule '%s')",
+                                            d->name, d->vendor, d->device, driver, pd->target, rule_name(pd));
+                        else
+                                log_info("%s [%04x:%04x]: %s bound it first; took it over for %s (rule '%s')",
+                                         d->name, d->vendor, d->device, driver, pd->target, rule_name(pd));
+                }
 
                 for (size_t i = 0; i < plan->n_devices; i++) {
                         VfptPlanDevice *pd = &plan->devices[i];

@@ -17,9 +17,11 @@ typedef struct Touched {
         bool record_created;
         bool changed_binding; /* unbound or probed */
         char *raced;          /* a driver that bound after the snapshot was taken */
+        char *taken;          /* a driver the probe step had to unbind first */
 } Touched;
 
 void vfpt_exec_result_clear(VfptExecResult *r) {
+        strv_free(r->taken);
         free(r->message);
         free(r->rollback_message);
         *r = (VfptExecResult) {};
@@ -301,6 +303,8 @@ static int run_step(VfptSysfs *s, const VfptDevice *d, const VfptStep *step, Tou
                                 return r;
                         if (cur && !streq(cur, step->driver)) {
                                 *ret_what = strdup_printf("unbind from %s", cur);
+                                free(t->taken);
+                                t->taken = strdup(cur);
                                 t->changed_binding = true;
                                 r = write_device(s, t->fd, d->name, VFPT_ATTR_DRIVER_UNBIND, d->name);
                                 if (r < 0)
@@ -434,6 +438,9 @@ int vfpt_exec_group(VfptSysfs *s, const VfptSnapshot *snap, const VfptPlanGroup 
         for (size_t i = 0; i < snap->n_devices; i++) {
                 if (touched[i].fd >= 0)
                         close(touched[i].fd);
+                if (r >= 0 && touched[i].taken)
+                        (void) strv_push(&ret->taken, strdup_printf("%s %s", snap->devices[i].name, touched[i].taken));
+                free(touched[i].taken);
                 free(touched[i].raced);
         }
         return r;

@@ -14,6 +14,8 @@ typedef struct VfptExecResult {
         char *message;         /* "0000:00:02.0: unbind from e1000e: Device or resource busy" */
         int rollback_error;    /* 0, or -errno when the rollback itself failed */
         char *rollback_message;
+        char **taken;          /* "ADDRESS DRIVER": a driver that bound a device while
+                                * the steps ran, and that the claim took it from */
 } VfptExecResult;
 
 void vfpt_exec_result_clear(VfptExecResult *r);

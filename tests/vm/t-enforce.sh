@@ -54,7 +54,14 @@ assert_eq "its driver_override is vfio-pci again" vfio-pci "$(vm_run vfpt-test-p
 assert_guest "vfio-probe: its group is usable again" "vfio-probe $nic1"
 assert_driver "$nic2" e1000e "the other e1000e (untouched)"
 
-sleep 2 # let any late pass log
+# journald can lag behind under TCG: wait (bounded) for the line, then 2 s
+# more for any late duplicate, before counting.
+for _ in $(seq 20); do
+	journal=$(vm_journal_after "$cursor" -u vfptd)
+	printf '%s\n' "$journal" | grep -q "$nic1.*took it" && break
+	sleep 0.5
+done
+sleep 2
 journal=$(vm_journal_after "$cursor" -u vfptd)
 vm_log "vfptd journal since the hand-made bind:"$'\n'"$journal"
 took=$(printf '%s\n' "$journal" | grep -c "$nic1.*took it")
