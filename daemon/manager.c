@@ -423,7 +423,7 @@ static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
 static void early_overrides(Manager *m, const VfptConfig *c, char **added) {
         for (char **a = added; a && *a; a++) {
                 _cleanup_close_ int fd = -1;
-                char address[VFPT_ADDRESS_MAX], dir[64];
+                char address[VFPT_ADDRESS_MAX], dir[64], *driver = NULL;
                 unsigned vendor, device;
                 const VfptRule *rule = NULL;
                 VfptAddress addr;
@@ -436,6 +436,14 @@ static void early_overrides(Manager *m, const VfptConfig *c, char **added) {
                                 rule = &c->rules[i];
                 if (!rule || vfpt_sysfs_open_device(m->sysfs, address, &fd) < 0)
                         continue;
+                /* Only a device nothing has bound yet: udev's coldplug trigger
+                 * replays "add" for every device, the host's disk included,
+                 * and a bound device is the planner's to judge, guards first. */
+                if (vfpt_sysfs_read_driver(fd, &driver) < 0 || driver) {
+                        free(driver);
+                        driver = NULL;
+                        continue;
+                }
                 snprintf(dir, sizeof(dir), VFPT_SYSFS_PCI_DEVICES "/%s", address);
                 if (vfpt_sysfs_write(m->sysfs, fd, dir, VFPT_ATTR_DRIVER_OVERRIDE, rule->driver) < 0)
                         continue;
