@@ -287,6 +287,12 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
 }
 
+/* A device vfptd held at the last pass is on another driver now. */
+static void log_taken(const VfptDevice *d, const VfptPlanDevice *pd, const char *driver) {
+        log_warning("%s [%04x:%04x]: %s took it; claiming it again for %s (rule '%s')",
+                    d->name, d->vendor, d->device, driver, pd->target, rule_name(pd));
+}
+
 /* Backoff is per IOMMU group; a device without one stands for itself. */
 static int backoff_key(const VfptSnapshot *snap, const VfptPlanGroup *g) {
         const VfptAddress *a = &snap->devices[g->members[0]].address;
@@ -348,8 +354,7 @@ static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
                         d = &snap->devices[pd->device];
                         /* Claimed at the last pass, on another driver now: someone took it. */
                         if (d->driver && !streq(d->driver, pd->target) && strv_contains(m->claimed, d->name))
-                                log_warning("%s [%04x:%04x]: %s took it; claiming it again for %s (rule '%s')",
-                                            d->name, d->vendor, d->device, d->driver, pd->target, rule_name(pd));
+                                log_taken(d, pd, d->driver);
                 }
 
                 r = vfpt_exec_group(m->sysfs, snap, grp, m->records_dir, &res);
@@ -386,8 +391,7 @@ static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
                             !(pd = vfpt_plan_find_device(plan, (size_t) (d - snap->devices))))
                                 continue;
                         if (strv_contains(m->claimed, d->name))
-                                log_warning("%s [%04x:%04x]: %s took it; claiming it again for %s (rule '%s')",
-                                            d->name, d->vendor, d->device, driver, pd->target, rule_name(pd));
+                                log_taken(d, pd, driver);
                         else
                                 log_info("%s [%04x:%04x]: %s bound it first; took it over for %s (rule '%s')",
                                          d->name, d->vendor, d->device, driver, pd->target, rule_name(pd));
@@ -718,12 +722,9 @@ unsigned manager_request(Manager *m) {
 }
 
 int manager_reload(Manager *m, unsigned *ret_generation) {
-        struct timespec ts;
         int r;
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                          (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000ULL);
+        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) now_usec());
         log_info("Reloading the configuration.");
         r = manager_load_config(m, true);
         if (r < 0) {
