@@ -24,9 +24,14 @@ cursor=$(vm_journal_cursor)
 # bind comes right after the unbind; then poll every 10 ms for vfio-pci.
 out=$(vm_run "a=$nic1; d=/sys/bus/pci/devices/\$a
 read -r t0 _ </proc/uptime
-echo > \$d/driver_override || echo 'clearing driver_override failed'
-echo \$a > /sys/bus/pci/drivers/vfio-pci/unbind || echo 'unbind from vfio-pci failed'
-echo \$a > /sys/bus/pci/drivers/e1000e/bind; rc=\$?
+for try in 1 2 3 4 5; do # vfptd may win between our unbind and bind: again
+	read -r t0 _ </proc/uptime
+	echo > \$d/driver_override
+	echo \$a > /sys/bus/pci/drivers/vfio-pci/unbind 2>/dev/null
+	echo \$a > /sys/bus/pci/drivers/e1000e/bind 2>/dev/null; rc=\$?
+	[ \$rc = 0 ] && break
+	sleep 1
+done
 read -r t1 _ </proc/uptime
 onhost=no; [ -e /sys/bus/pci/drivers/e1000e/\$a ] && onhost=yes
 echo \"t0=\$t0 t1=\$t1 bind_rc=\$rc on_e1000e_after_bind=\$onhost\"
