@@ -144,6 +144,14 @@ vm_init() {
 	for t in qemu-system-x86_64 debootstrap mke2fs debugfs busybox cpio flock timeout meson apt-get dpkg; do
 		command -v "$t" >/dev/null || vm_skip "$t not found (see tests/vm/README.md for the host packages)"
 	done
+	# One guest at a time on the whole machine, whichever build or work tree
+	# started it: two TCG guests on a 2-core host starve each other's timers.
+	mkdir -p "$(vm_cache_dir)"
+	exec {VM_RUNLOCK}>"$(vm_cache_dir)/.run-lock"
+	if ! flock -n "$VM_RUNLOCK"; then
+		vm_log "$VM_NAME: waiting for another guest on this machine to finish"
+		flock "$VM_RUNLOCK"
+	fi
 	VM_WORK=${VFPT_VM_WORK:-$VM_BUILDDIR/vm-tests}
 	VM_RUN=$VM_WORK/runs/$VM_NAME
 	rm -rf "$VM_RUN"
