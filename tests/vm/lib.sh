@@ -50,6 +50,8 @@ VM_MEM=${VM_MEM:-1024}
 VM_SMP=${VM_SMP:-2}
 VM_DISK_SIZE=${VM_DISK_SIZE:-2G}
 VM_LINE=
+# A scenario's own QEMU arguments (more devices), appended after the bed's.
+VM_EXTRA_ARGS=()
 
 # --- logging and assertions ---------------------------------------------------
 
@@ -383,6 +385,7 @@ vm_alive() { [ -n "$VM_PID" ] && kill -0 "$VM_PID" 2>/dev/null; }
 #               rtl8139 (10ec:8139) behind it: one IOMMU group of three
 #   slot 5, 6   empty root ports for hotplug (ids rp5, rp6)
 # The root disk is virtio-blk on pcie.0, the agent's virtio-serial too.
+# A scenario adds devices with VM_EXTRA_ARGS=(-device ...) before vm_boot.
 _vm_qemu_args() {
 	local append="console=ttyS0 intel_iommu=on iommu=pt panic=-1 root=/dev/vda rw $VM_APPEND"
 	# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
@@ -414,6 +417,7 @@ _vm_qemu_args() {
 		-device rtl8139,bus=br4,addr=0x2,netdev=nic4,mac=52:54:00:00:00:04
 		-device pcie-root-port,id=rp5,chassis=5,slot=5,bus=pcie.0,addr=0x14
 		-device pcie-root-port,id=rp6,chassis=6,slot=6,bus=pcie.0,addr=0x15
+		"${VM_EXTRA_ARGS[@]}"
 	)
 }
 
