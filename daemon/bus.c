@@ -563,9 +563,26 @@ static int check_root(sd_bus_message *msg, sd_bus_error *error) {
         return 0;
 }
 
+/* A caller's string as it may appear in an error: printable characters
+ * only, and at most 64 of them, so that a huge or binary argument neither
+ * bloats the reply nor garbles a log line. */
+static const char *quote_arg(const char *s, char buf[static 72]) {
+        size_t i;
+
+        for (i = 0; s[i] && i < 64; i++)
+                buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+        if (s[i]) {
+                memcpy(buf + i, "...", 3);
+                i += 3;
+        }
+        buf[i] = '\0';
+        return buf;
+}
+
 static int read_address(sd_bus_message *msg, VfptAddress *ret_address, char ret_text[static VFPT_ADDRESS_MAX],
                         sd_bus_error *error) {
         const char *s;
+        char q[72];
         int r;
 
         r = sd_bus_message_read(msg, "s", &s);
@@ -574,7 +591,8 @@ static int read_address(sd_bus_message *msg, VfptAddress *ret_address, char ret_
         if (vfpt_address_parse(s, ret_address) < 0)
                 return sd_bus_error_setf(error, VFPT_BUS_ERROR_INVALID_ADDRESS,
                                          "'%s' is not a PCI address: expected DOMAIN:BUS:SLOT.FUNCTION such as "
-                                         "0000:03:00.0 (domain optional); `vfptctl groups` lists them", s);
+                                         "0000:03:00.0 (domain optional); `vfptctl groups` lists them",
+                                         quote_arg(s, q));
         vfpt_address_format(ret_address, ret_text);
         return 0;
 }

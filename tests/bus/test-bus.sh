@@ -310,6 +310,46 @@ expect_in "garbage is InvalidAddress" "$W/err" "'12:34' is not a PCI address.*\\
 expect_rc "busctl Claim with a bad address" 1 -- bctl call org.vfpt1 /org/vfpt1 org.vfpt1.Manager Claim s nonsense
 expect_not_in "nothing was claimed by the failed calls" <(prop /org/vfpt1 org.vfpt1.Manager Claimed) 'u [^3]'
 
+# Hostile arguments: every method that takes an address, with strings no
+# address looks like (huge ones included). Each call must get a named error,
+# vfptd must stay up, and nothing may change: the runtime file, the claimed
+# count and the drivers are compared before and after.
+huge=$(head -c 100000 /dev/zero | tr '\0' 'a')
+hostile=(
+        "" " " "-" "0" "0000:03:00.0 " " 0000:03:00.0" "0000:03:00.0;0000:04:00.0" "0000:03:00.0/../../x"
+        "0000:03:00.9" "0000:03:20.0" "0000:0300.0" "10000:03:00.0" "ffff:ff:1f.7" "0000:03:00.*" "*"
+        "%s%s%s%n" "\\" "$(printf 'a\tb\nc')" "../../../../etc/shadow" "$huge" "0000:03:00.0$huge"
+)
+sum_before=$(md5sum <"$RUNTIME_FILE")
+claimed_before=$(prop /org/vfpt1 org.vfpt1.Manager Claimed)
+drivers_before=$(cd "$W/sys/bus/pci/devices" && for d in *; do printf '%s=%s ' "$d" "$(basename "$(readlink "$d/driver" 2>/dev/null)")"; done)
+calls=0
+bad=0
+for m in Claim Release ClaimPersistent ReleasePersistent GetDevice; do
+        for a in "${hostile[@]}"; do
+                calls=$((calls + 1))
+                rc=0
+                "$HELPER" call-as 0 "$m" "$a" >"$W/out" 2>"$W/err" || rc=$?
+                if [ "$rc" -ne 1 ] || ! grep -Eq '^org\.vfpt1\.Error\.(InvalidAddress|NotFound|Refused) ' "$W/out"; then
+                        bad=$((bad + 1))
+                        fail "$m '${a:0:40}'$([ ${#a} -gt 40 ] && echo "... (${#a} bytes)"): exit $rc, $(head -c 300 "$W/out")"
+                elif [ "$(wc -c <"$W/out")" -gt 400 ]; then
+                        bad=$((bad + 1))
+                        fail "$m '${a:0:40}': the error quotes too much of the argument ($(wc -c <"$W/out") bytes)"
+                fi
+        done
+done
+[ "$bad" -eq 0 ] && pass
+expect_rc "busctl Claim with the wrong signature" 1 -- bctl call org.vfpt1 /org/vfpt1 org.vfpt1.Manager Claim u 5
+expect_in "it is named: invalid arguments" "$W/err" '[Ii]nvalid arg'
+expect_rc "busctl Claim with no argument" 1 -- bctl call org.vfpt1 /org/vfpt1 org.vfpt1.Manager Claim
+kill -0 "$VFPTD_PID" 2>/dev/null && pass || fail "vfptd died during the hostile calls: $(tail "$W/vfptd.log")"
+[ "$(md5sum <"$RUNTIME_FILE")" = "$sum_before" ] && pass || fail "a hostile call changed the runtime file: $(cat "$RUNTIME_FILE")"
+[ "$(prop /org/vfpt1 org.vfpt1.Manager Claimed)" = "$claimed_before" ] && pass || fail "a hostile call changed Claimed"
+drivers_after=$(cd "$W/sys/bus/pci/devices" && for d in *; do printf '%s=%s ' "$d" "$(basename "$(readlink "$d/driver" 2>/dev/null)")"; done)
+[ "$drivers_after" = "$drivers_before" ] && pass || fail "a hostile call changed a driver: $drivers_before -> $drivers_after"
+echo "# hostile D-Bus sweep: $calls calls (5 methods x ${#hostile[@]} strings, up to ${#huge} bytes), all named errors, nothing changed"
+
 # --- Release ----------------------------------------------------------------
 expect_rc "release of a device a config file lists" 1 -- "$VFPTCTL" release 02:00.0
 expect_in "it is Configured, naming file:line and rule" "$W/err" \
