@@ -4,6 +4,9 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,6 +230,129 @@ START_TEST(test_snapshot_reports_unreadable_attribute_and_reads_the_rest) {
 }
 END_TEST
 
+/* Hostile sysfs, live: while snapshots are taken, another thread keeps
+ * pulling the ground away — the IOMMU group directory disappears and comes
+ * back, a device's iommu_group link goes, then dangles into a group that
+ * does not exist, and a whole device is unplugged and plugged again. Every
+ * snapshot must succeed, each device must be either read as it is at some
+ * moment (group 7 or the dangling 999), shown without a group, absent, or
+ * marked unreadable with an error naming it; the devices nobody touches must
+ * be read exactly. Racy by nature: the counts printed show what it hit. */
+typedef struct Racer {
+        FakeSysfs *f;
+        atomic_bool stop;
+        unsigned long rounds;
+} Racer;
+
+static void *racer_main(void *userdata) {
+        Racer *r = userdata;
+        const char *root = fake_sysfs_root(r->f);
+        _cleanup_free_ char *group = strdup_printf("%s/kernel/iommu_groups/7", root);
+        _cleanup_free_ char *moved = strdup_printf("%s/kernel/iommu_groups/.7-away", root);
+        _cleanup_free_ char *link = strdup_printf("%s/bus/pci/devices/0000:0a:00.0/iommu_group", root);
+        char target[256];
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        const FakeDevice nic = {
+                .address = "0000:03:00.0", .parent = "0000:00:1c.0", .vendor = 0x8086, .device = 0x10d3,
+                .class = 0x020000, .group = 7, .driver = "vfio-pci", .host_driver = "e1000e",
+                .driver_override = "vfio-pci" };
+
+        ck_assert_int_gt(n, 0);
+        target[n] = '\0';
+        while (!atomic_load(&r->stop)) {
+                /* The link games are cheap, the replug is not: many of the
+                 * first for one of the second. */
+                for (int i = 0; i < 100 && !atomic_load(&r->stop); i++) {
+                        ck_assert_int_eq(rename(group, moved), 0);
+                        ck_assert_int_eq(rename(moved, group), 0);
+                        ck_assert_int_eq(unlink(link), 0);
+                        ck_assert_int_eq(symlink("../../../../kernel/iommu_groups/999", link), 0);
+                        ck_assert_int_eq(unlink(link), 0);
+                        ck_assert_int_eq(symlink(target, link), 0);
+                }
+                fake_sysfs_remove_device(r->f, "0000:03:00.0");
+                fake_sysfs_add_device(r->f, &nic);
+                r->rounds++;
+        }
+        return NULL;
+}
+
+START_TEST(test_snapshot_survives_groups_and_devices_vanishing_during_the_scan) {
+        FakeSysfs *f = fake_sysfs_new(true);
+        Racer racer = { .f = f };
+        unsigned long snaps = 0, nic_absent = 0, nic_unreadable = 0, nic_no_group = 0, usb_no_group = 0, usb_dangling = 0;
+        VfptSysfs *s;
+        pthread_t t;
+
+        add_mixed_devices(f);
+        s = open_tree(f);
+        ck_assert_int_eq(pthread_create(&t, NULL, racer_main, &racer), 0);
+        for (snaps = 0; snaps < 400; snaps++) {
+                VfptSnapshot *snap = NULL;
+                const VfptDevice *d;
+
+                ck_assert_int_eq(vfpt_snapshot_read(&snap, s), 0);
+                /* Untouched devices: read exactly, every time. */
+                d = find(snap, "0001:00:00.0");
+                ck_assert_msg(d && !d->unreadable && d->group == 40, "snapshot %lu: 0001:00:00.0 misread", snaps);
+                d = find(snap, "0000:00:1c.0");
+                ck_assert_msg(d && !d->unreadable && d->group == 7 && d->bridge, "snapshot %lu: the bridge misread", snaps);
+                d = find(snap, "0000:00:02.0");
+                ck_assert_msg(d && !d->unreadable && d->group == 1, "snapshot %lu: 0000:00:02.0 misread", snaps);
+                /* The link that goes and dangles. */
+                d = find(snap, "0000:0a:00.0");
+                ck_assert_msg(d, "snapshot %lu: 0000:0a:00.0 is missing (only its link moves)", snaps);
+                ck_assert_msg(d->unreadable || d->group == 7 || d->group == 999 || d->group == -1,
+                              "snapshot %lu: 0000:0a:00.0 in group %d", snaps, d->group);
+                ck_assert_msg(!d->unreadable || errors_mention(snap, "0000:0a:00.0", NULL),
+                              "snapshot %lu: 0000:0a:00.0 unreadable with no error naming it", snaps);
+                usb_no_group += d->group == -1;
+                usb_dangling += d->group == 999;
+                ck_assert_uint_eq(d->vendor, d->unreadable ? d->vendor : 0x1b21);
+                /* The device that is unplugged and plugged again. */
+                d = find(snap, "0000:03:00.0");
+                if (!d)
+                        nic_absent++;
+                else if (d->unreadable) {
+                        nic_unreadable++;
+                        ck_assert_msg(errors_mention(snap, "0000:03:00.0", NULL),
+                                      "snapshot %lu: 0000:03:00.0 unreadable with no error naming it", snaps);
+                } else {
+                        /* Caught half plugged in: the directory is there and
+                         * the group link not yet (the kernel, too, adds the
+                         * link after the directory, before the uevent). */
+                        ck_assert_msg((d->group == 7 || d->group == -1) && d->vendor == 0x8086 && d->device == 0x10d3,
+                                      "snapshot %lu: 0000:03:00.0 read as %04x:%04x group %d", snaps,
+                                      d->vendor, d->device, d->group);
+                        nic_no_group += d->group == -1;
+                }
+                vfpt_snapshot_free(snap);
+        }
+        atomic_store(&racer.stop, true);
+        ck_assert_int_eq(pthread_join(t, NULL), 0);
+        fprintf(stderr, "# vanishing sysfs: %lu snapshots during %lu rounds of removal; 0000:03:00.0 absent in %lu, "
+                "unreadable in %lu, without group in %lu; 0000:0a:00.0 without group in %lu, in the vanished group 999 in %lu\n",
+                snaps, racer.rounds, nic_absent, nic_unreadable, nic_no_group, usb_no_group, usb_dangling);
+        ck_assert_uint_gt(racer.rounds, 0);
+
+        /* Once the ground is still, the snapshot is exactly right again. */
+        {
+                VfptSnapshot *snap = NULL;
+                const VfptDevice *d;
+
+                ck_assert_int_eq(vfpt_snapshot_read(&snap, s), 0);
+                ck_assert_ptr_null(snap->errors);
+                d = find(snap, "0000:03:00.0");
+                ck_assert_msg(d && !d->unreadable && d->group == 7, "0000:03:00.0 after the race");
+                d = find(snap, "0000:0a:00.0");
+                ck_assert_msg(d && !d->unreadable && d->group == 7, "0000:0a:00.0 after the race");
+                vfpt_snapshot_free(snap);
+        }
+        vfpt_sysfs_free(s);
+        fake_sysfs_free(f);
+}
+END_TEST
+
 START_TEST(test_bridge_is_decided_by_header_type) {
         FakeSysfs *f = fake_sysfs_new(true);
         VfptSysfs *s;
@@ -365,6 +491,7 @@ static Suite *snapshot_suite(void) {
         tcase_add_test(tc, test_snapshot_of_a_tree_without_pci_is_empty);
         tcase_add_loop_test(tc, test_snapshot_reports_unreadable_attribute_and_reads_the_rest, 0, (int) ELEMENTSOF(garbage));
         tcase_add_test(tc, test_bridge_is_decided_by_header_type);
+        tcase_add_test(tc, test_snapshot_survives_groups_and_devices_vanishing_during_the_scan);
         tcase_add_test(tc, test_override_empty_or_null_reads_as_none);
         tcase_add_test(tc, test_write_reaches_the_hook_with_the_root_relative_path);
         tcase_add_test(tc, test_fake_tree_links_are_relative_like_the_kernels);

@@ -274,10 +274,27 @@ _vm_probe_bin() {
 	echo "$b"
 }
 
+# _vm_fault_preload — the fault-injection preload (fault-preload.c):
+# meson's build if it is current, otherwise compiled here.
+_vm_fault_preload() {
+	local b=$VM_BUILDDIR/tests/vm/vfpt-fault-preload.so
+	if [ -f "$b" ] && [ "$b" -nt "$VM_SRCDIR/fault-preload.c" ]; then
+		echo "$b"
+		return
+	fi
+	b=$VM_WORK/vfpt-fault-preload.so
+	if [ ! -f "$b" ] || [ "$VM_SRCDIR/fault-preload.c" -nt "$b" ]; then
+		cc -shared -fPIC -O2 -Wall -o "$b.tmp" "$VM_SRCDIR/fault-preload.c" -ldl >&2 ||
+			vm_fail "cannot build the fault preload (needs cc)"
+		mv "$b.tmp" "$b"
+	fi
+	echo "$b"
+}
+
 # vm_project_image — print the path of the guest image with this build of
 # the project installed, building it if the installed files changed.
 vm_project_image() {
-	local base inst key img lock stage probe f
+	local base inst key img lock stage probe preload f
 	base=$(vm_base) || exit 1
 	mkdir -p "$VM_WORK"
 	exec {lock}>"$VM_WORK/.lock"
@@ -289,6 +306,8 @@ vm_project_image() {
 	probe=$(_vm_probe_bin) || exit 1
 	# The test helpers and the VFIO probe, where the guest finds them.
 	install -D -m 0755 "$probe" "$inst/usr/local/bin/vfio-probe"
+	preload=$(_vm_fault_preload) || exit 1
+	install -D -m 0644 "$preload" "$inst/usr/local/lib/vfpt-fault-preload.so"
 	install -D -m 0755 "$VM_SRCDIR/guest/vfpt-test-pci" "$inst/usr/local/bin/vfpt-test-pci"
 	install -D -m 0755 "$VM_SRCDIR/guest/vfpt-test-agent" "$inst/usr/local/sbin/vfpt-test-agent"
 	install -D -m 0644 "$VM_SRCDIR/guest/vfpt-test-agent.service" "$inst/etc/systemd/system/vfpt-test-agent.service"
