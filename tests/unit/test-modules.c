@@ -128,7 +128,7 @@ END_TEST
 START_TEST(test_helper_does_not_inherit_blocked_signals) {
         _cleanup_free_ char *base = NULL, *error = NULL;
         const char *const names[] = { "vfio-pci", NULL };
-        char *helper = script(&base, "grep -q '^SigBlk:[[:space:]]*0*$' /proc/$$/status");
+        char *helper = script(&base, "exec grep -q '^SigBlk:[[:space:]]*0*$' /proc/self/status");
         sigset_t set, old;
 
         sigemptyset(&set);

@@ -5,7 +5,8 @@
 # its 1st sysfs write, its 2nd, ... until a claim runs to the end without
 # being killed.  The kill comes from tests/vm/fault-preload.c
 # (VFPT_FAULT_KILL_AT=N: SIGKILL just before the Nth write to /sys).
-# After each kill systemd restarts vfptd (Restart=on-failure), and the
+# After each kill systemd restarts vfptd (Restart=on-failure; RestartSec
+# raised to 4 s so that the test sees the state the kill left), and the
 # restarted daemon must converge: both endpoints on vfio-pci, the records
 # under /run/vfptd/devices naming their original drivers (e1000, 8139cp),
 # the group usable; then removing the rule must give both back to those
@@ -39,7 +40,7 @@ while :; do
 	# vfptd started afresh with the preload armed for the nth write; no rule yet.
 	vm_run "mkdir -p /run/systemd/system/vfptd.service.d
 printf '%s\n' '[Service]' 'Environment=LD_PRELOAD=/usr/local/lib/vfpt-fault-preload.so' \
-	'Environment=VFPT_FAULT_KILL_AT=$n' 'Environment=VFPT_FAULT_MARKER=$marker' \
+	'Environment=VFPT_FAULT_KILL_AT=$n' 'Environment=VFPT_FAULT_MARKER=$marker' 'RestartSec=4s' \
 	>/run/systemd/system/vfptd.service.d/fault.conf
 rm -f $marker /etc/vfpt.d/60-bridge.conf
 systemctl daemon-reload && systemctl reset-failed vfptd; systemctl restart vfptd" >/dev/null ||
