@@ -237,6 +237,14 @@ int ctl_status(const CtlOptions *o) {
 
         if ((r = connect_bus(&bus)) != 0)
                 return r;
+        if (o->quiet) {
+                /* For scripts and shell completion: what `vfptctl release` can name. */
+                if ((r = read_devices(bus, "status", &list, &devices, &n)) != 0)
+                        return r;
+                for (size_t i = 0; i < n; i++)
+                        printf("%s\n", devices[i].address);
+                return CTL_EXIT_OK;
+        }
         if ((r = read_manager(bus, &props, &mi)) != 0)
                 return r;
         if ((r = read_devices(bus, "status", &list, &devices, &n)) != 0) {

@@ -75,6 +75,14 @@ int ctl_groups(const CtlOptions *o) {
         r = read_snapshot(o, &s, &snap);
         if (r < 0)
                 return CTL_EXIT_FAILURE;
+        if (o->quiet) {
+                /* For scripts and shell completion: what `vfptctl claim` can name. */
+                for (size_t i = 0; i < snap->n_devices; i++)
+                        if (!snap->devices[i].bridge && !snap->devices[i].unreadable)
+                                printf("%s\n", snap->devices[i].name);
+                r = snap->iommu_active ? CTL_EXIT_OK : CTL_EXIT_NOT_READY;
+                goto finish;
+        }
         if (sd_hwdb_new(&hwdb) < 0)
                 hwdb = NULL;
         order = calloc(snap->n_devices + 1, sizeof(*order));

@@ -18,6 +18,7 @@ enum {
 
 typedef struct CtlOptions {
         bool json;
+        bool quiet;             /* addresses only, one per line (status, groups) */
         bool persist;
         bool libvirt;
         const char *sysfs_root;

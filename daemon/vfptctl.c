@@ -18,6 +18,7 @@ enum {
         OPT_SYSFS = 1 << 3,
         OPT_PROC = 1 << 4,
         OPT_CONFIG = 1 << 5, /* --config-dir, --runtime-dir, --records-dir */
+        OPT_QUIET = 1 << 6,
 };
 
 typedef struct Command {
@@ -30,15 +31,19 @@ typedef struct Command {
 } Command;
 
 static const Command commands[] = {
-        { "status", 0, 0, OPT_JSON, ctl_status, "status [--json]",
+        { "status", 0, 0, OPT_JSON | OPT_QUIET, ctl_status, "status [--json | --quiet]",
           "The daemon's state and a table of every device a rule matches: address,\n"
           "vendor:device, name, IOMMU group, driver, state, rule and reason. Asks vfptd\n"
-          "over D-Bus; open to every user.\n" },
-        { "groups", 0, 0, OPT_JSON | OPT_SYSFS, ctl_groups, "groups [--json] [--sysfs-root DIR]",
+          "over D-Bus; open to every user. --quiet prints only the addresses of the\n"
+          "devices vfptd tracks, one per line.\n" },
+        { "groups", 0, 0, OPT_JSON | OPT_QUIET | OPT_SYSFS, ctl_groups,
+          "groups [--json | --quiet] [--sysfs-root DIR]",
           "Every IOMMU group with its members, their drivers and names, and whether the\n"
           "group is usable for passthrough as it is: every member on vfio-pci (or a vfio\n"
           "variant), pci-stub or no driver, bridges on pcieport. Reads sysfs; needs\n"
-          "neither the daemon nor root. Exits 3 when there are no IOMMU groups.\n" },
+          "neither the daemon nor root. Exits 3 when there are no IOMMU groups.\n"
+          "--quiet prints only the addresses of the PCI devices that are not bridges\n"
+          "(those a claim can name), one per line.\n" },
         { "check", 0, 0, OPT_JSON | OPT_SYSFS | OPT_PROC, ctl_check,
           "check [--json] [--sysfs-root DIR] [--proc-root DIR]",
           "Whether this host is ready for PCI passthrough, and what to do when not:\n"
@@ -95,6 +100,7 @@ static void help(void) {
                 printf("  %s\n", commands[i].synopsis);
         printf("\nOptions:\n"
                "  --json              print JSON instead of a table (status, groups, check, plan)\n"
+               "  -q --quiet          print only PCI addresses, one per line (status, groups)\n"
                "  --sysfs-root DIR    read the sysfs tree at DIR instead of /sys (offline commands)\n"
                "  --proc-root DIR     read DIR instead of /proc (check, plan)\n"
                "  --config-dir DIR    plan with DIR's drop-ins instead of the defaults (repeatable)\n"
@@ -126,6 +132,7 @@ int main(int argc, char *argv[]) {
                ARG_RUNTIME_DIR, ARG_RECORDS_DIR, ARG_VERSION };
         static const struct option options[] = {
                 { "json", no_argument, NULL, ARG_JSON },
+                { "quiet", no_argument, NULL, 'q' },
                 { "persist", no_argument, NULL, ARG_PERSIST },
                 { "libvirt", no_argument, NULL, ARG_LIBVIRT },
                 { "sysfs-root", required_argument, NULL, ARG_SYSFS_ROOT },
@@ -145,11 +152,15 @@ int main(int argc, char *argv[]) {
         int opt;
 
         opterr = 0;
-        while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        while ((opt = getopt_long(argc, argv, "hq", options, NULL)) >= 0)
                 switch (opt) {
                 case ARG_JSON:
                         o.json = true;
                         given |= OPT_JSON;
+                        break;
+                case 'q':
+                        o.quiet = true;
+                        given |= OPT_QUIET;
                         break;
                 case ARG_PERSIST:
                         o.persist = true;
@@ -226,6 +237,10 @@ int main(int argc, char *argv[]) {
         if (given & ~c->options) {
                 fprintf(stderr, "vfptctl: an option given does not apply to %s; usage: vfptctl %s\n", c->name,
                         c->synopsis);
+                return CTL_EXIT_USAGE;
+        }
+        if (o.json && o.quiet) {
+                fprintf(stderr, "vfptctl: --json and --quiet exclude each other; usage: vfptctl %s\n", c->synopsis);
                 return CTL_EXIT_USAGE;
         }
         o.config_dirs = config_dirs;

@@ -279,6 +279,10 @@ expect_rc "vfptctl status --json" 0 -- "$VFPTCTL" status --json
 json_ok "status --json" "$W/out" \
         'd["state"]=="running" and d["claimed"]==2 and d["iommu_active"] is True and len(d["devices"])==2 and d["devices"][0]["address"]=="0000:02:00.0" and d["devices"][0]["iommu_group"]==5 and d["devices"][1]["rule"] is None and d["devices"][0]["id"]=="10de:1eb8"'
 
+expect_rc "vfptctl status --quiet" 0 -- "$VFPTCTL" status --quiet
+printf '%s\n' 0000:02:00.0 0000:02:00.1 >"$W/want-quiet"
+cmp -s "$W/out" "$W/want-quiet" && pass || fail "status --quiet: the tracked devices' addresses only; got: $(cat "$W/out")"
+
 # --- Claim ------------------------------------------------------------------
 expect_rc "claim a free device already on vfio-pci" 0 -- "$VFPTCTL" claim 03:00.0
 expect_in "claim says where it ended" "$W/out" "^0000:03:00\.0: claimed, on vfio-pci \(rule 'runtime-0000:03:00\.0' in $RUNTIME_FILE:[0-9]+\)"

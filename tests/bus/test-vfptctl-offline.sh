@@ -121,6 +121,11 @@ n=$(grep -c '^group ' "$W/groups")
 [ "$n" -eq 4 ] && pass || fail "groups printed $n groups, expected 4"
 first=$(grep '^group ' "$W/groups" | head -1)
 [ "$first" = "group 3: not usable for passthrough: 0000:00:1f.2 is on ahci" ] && pass || fail "groups are not in numeric order: $first"
+expect_rc "groups --quiet" 0 -- "$VFPTCTL" groups --quiet --sysfs-root "$W/sys"
+printf '%s\n' 0000:00:1f.2 0000:01:00.0 0000:01:00.1 0000:02:00.0 0000:02:00.1 0000:04:00.0 0000:04:00.1 >"$W/want-quiet"
+cmp -s "$W/out" "$W/want-quiet" && pass || fail "groups --quiet: every endpoint's address, in address order, bridges left out; got: $(cat "$W/out")"
+expect_rc "groups -q with --json" 2 -- "$VFPTCTL" groups -q --json --sysfs-root "$W/sys"
+expect_in "--quiet and --json exclude each other" "$W/err" 'exclude each other'
 expect_rc "groups --json" 0 -- "$VFPTCTL" groups --json --sysfs-root "$W/sys"
 json_ok "groups --json" "$W/out" \
         'd["iommu_active"] and [g["group"] for g in d["groups"]]==[3,5,6,7] and [g["usable"] for g in d["groups"]]==[False,True,True,False] and d["groups"][3]["blocked_by"]=="0000:01:00.0" and d["groups"][3]["devices"][0]["bridge"] is True and d["groups"][2]["devices"][0]["driver"] is None and len(d["groups"][3]["devices"])==3'
@@ -168,6 +173,8 @@ expect_in "the fix names the parameter to remove" "$W/out" '^ +fix: the kernel c
 
 expect_rc "groups without IOMMU" 3 -- "$VFPTCTL" groups --sysfs-root "$W/sys-off"
 expect_in "groups says why there are none" "$W/err" 'IOMMU is off.*vfptctl check'
+expect_rc "groups --quiet without IOMMU" 3 -- "$VFPTCTL" groups --quiet --sysfs-root "$W/sys-off"
+expect_not_in "groups --quiet says nothing on stderr" "$W/err" '.'
 expect_rc "groups --json without IOMMU" 3 -- "$VFPTCTL" groups --json --sysfs-root "$W/sys-off"
 json_ok "groups --json without IOMMU" "$W/out" 'd["iommu_active"] is False and d["groups"][0]["group"] is None and d["groups"][0]["usable"] is False'
 
