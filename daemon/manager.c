@@ -3,6 +3,7 @@
  * failed, taken back); the event loop reports changes in what was decided
  * (refused, absent), once per change rather than once per uevent. */
 #include <errno.h>
+#include <fcntl.h>
 #include <libudev.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -434,10 +435,56 @@ static void execute(Manager *m, VfptSnapshot *snap, VfptPlan *plan) {
  * module, which udev is about to load, finds it spoken for. Only a device
  * just added (nothing of the host can be using it) on a machine with an
  * IOMMU; if the plan then refuses it, early_undo() gives it back. */
+static bool class_is_bridge(unsigned long class) {
+        return (class >> 8) == 0x0604 || (class >> 8) == 0x0607;
+}
+
+/* True when the device at fd is the only endpoint of its IOMMU group (the
+ * bridges a group may hold stay with the host whatever is claimed). */
+static bool alone_in_group(int fd, const char *address) {
+        _cleanup_close_ int gfd = openat(fd, VFPT_ATTR_IOMMU_GROUP "/devices", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+
+        if (gfd < 0)
+                return false;
+        d = fdopendir(gfd);
+        if (!d)
+                return false;
+        gfd = -1;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *path = NULL;
+                unsigned long class;
+
+                if (de->d_name[0] == '.' || streq(de->d_name, address))
+                        continue;
+                path = strdup_printf("%s/" VFPT_ATTR_CLASS, de->d_name);
+                if (!path || read_attr_hex(dirfd(d), path, &class) < 0 || !class_is_bridge(class))
+                        return false;
+        }
+        return true;
+}
+
+/* Whether an arriving device may be probed at once, without waiting for the
+ * plan: what the planner would decide for it, in the one case where that is
+ * plain. It is the only endpoint of its IOMMU group, has no driver (so
+ * nothing of the host's runs on it), exactly one rule matches it, and it is
+ * not a bridge. Anything else waits for the planner; the pass that follows
+ * verifies and reports. */
+static bool early_probe_ok(int fd, const char *address, const VfptConfig *c, unsigned long class,
+                           const VfptAddress *addr, unsigned vendor, unsigned device) {
+        unsigned matches = 0;
+
+        for (size_t i = 0; i < c->n_rules; i++)
+                matches += vfpt_rule_match(&c->rules[i], addr, vendor, device);
+        return matches == 1 && !class_is_bridge(class) && alone_in_group(fd, address);
+}
+
 static void early_overrides(Manager *m, const VfptConfig *c, char **added) {
         for (char **a = added; a && *a; a++) {
                 _cleanup_close_ int fd = -1;
                 char address[VFPT_ADDRESS_MAX], dir[64], *driver = NULL;
+                unsigned long class = 0;
                 unsigned vendor, device;
                 const VfptRule *rule = NULL;
                 VfptAddress addr;
@@ -458,6 +505,13 @@ static void early_overrides(Manager *m, const VfptConfig *c, char **added) {
                         driver = NULL;
                         continue;
                 }
+                /* Nor a storage controller (unless the rule says force): its
+                 * disks show only once its host driver has it, and the
+                 * planner's early-boot guard must see that first. An override
+                 * set here would let the controller go without that check. */
+                if (read_attr_hex(fd, VFPT_ATTR_CLASS, &class) < 0 ||
+                    ((class >> 16) == VFPT_PCI_CLASS_STORAGE && !rule->force))
+                        continue;
                 snprintf(dir, sizeof(dir), VFPT_SYSFS_PCI_DEVICES "/%s", address);
                 if (vfpt_sysfs_write(m->sysfs, fd, dir, VFPT_ATTR_DRIVER_OVERRIDE, rule->driver) < 0)
                         continue;
@@ -465,6 +519,12 @@ static void early_overrides(Manager *m, const VfptConfig *c, char **added) {
                 /* The kernel's own probe may bind it before the plan runs, with
                  * no step of ours: remember now that it came without a driver. */
                 (void) vfpt_record_write(m->records_dir, address, NULL);
+                /* Alone in its group, it needs nothing more than a probe: done
+                 * here, it is on its driver before a pass could start (the
+                 * hotplug latency of tests/bench). */
+                if (early_probe_ok(fd, address, c, class, &addr, vendor, device) &&
+                    vfpt_sysfs_write(m->sysfs, vfpt_sysfs_root_fd(m->sysfs), "", VFPT_SYSFS_PCI_DRIVERS_PROBE, address) >= 0)
+                        log_debug("%s: probed on arrival (the only endpoint of its IOMMU group)", address);
                 pthread_mutex_lock(&m->lock);
                 (void) strv_extend(&m->early, address);
                 pthread_mutex_unlock(&m->lock);
@@ -484,8 +544,19 @@ static void early_undo(Manager *m, const VfptSnapshot *snap, const VfptPlan *pla
                 VfptAddress addr;
                 VfptDevice *d;
 
-                if (vfpt_address_parse(*a, &addr) < 0 || !(d = vfpt_snapshot_find(snap, &addr)))
+                if (vfpt_address_parse(*a, &addr) < 0)
                         continue;
+                if (!(d = vfpt_snapshot_find(snap, &addr))) {
+                        /* It arrived after this pass's snapshot: the next pass
+                         * (the arrival asked for one) decides; unless it is
+                         * gone again. */
+                        if (vfpt_sysfs_open_device(m->sysfs, *a, &fd) >= 0) {
+                                pthread_mutex_lock(&m->lock);
+                                (void) strv_extend(&m->early, *a);
+                                pthread_mutex_unlock(&m->lock);
+                        }
+                        continue;
+                }
                 pd = vfpt_plan_find_device(plan, (size_t) (d - snap->devices));
                 if (pd && (pd->state == VFPT_STATE_CLAIMED || pd->state == VFPT_STATE_FAILED))
                         continue; /* claimed, or rolled back to what it was */
@@ -529,6 +600,9 @@ static void *arrival_main(void *userdata) {
                 if (iommu)
                         early_overrides(m, c->config, added);
                 config_unref(c);
+                /* The pass for these arrivals comes after what was done here,
+                 * never beside it (see on_uevent). */
+                (void) manager_request(m);
         }
 }
 
@@ -849,7 +923,9 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
         Manager *m = userdata;
         bool any = false;
 
-        /* Drain everything queued: one reconcile answers them all. */
+        /* Drain everything queued: one reconcile answers them all. An "add"
+         * goes to the arrival thread first, which asks for the pass itself
+         * once it has set the override: so the pass never races it. */
         for (;;) {
                 struct udev_device *d = udev_monitor_receive_device(m->monitor);
                 const char *action;
@@ -863,13 +939,14 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                         const char *name = udev_device_get_sysname(d);
 
                         log_full(LOG_DEBUG, 0, "uevent %s %s", action, strna(name));
-                        any = true;
                         if (streq(action, "add") && id && name) {
                                 pthread_mutex_lock(&m->lock);
-                                (void) strv_push(&m->added, strdup_printf("%s %s", name, id));
+                                if (strv_push(&m->added, strdup_printf("%s %s", name, id)) < 0)
+                                        any = true; /* out of memory: a plain pass, then */
                                 pthread_cond_signal(&m->arrival);
                                 pthread_mutex_unlock(&m->lock);
-                        }
+                        } else
+                                any = true;
                 }
                 udev_device_unref(d);
         }

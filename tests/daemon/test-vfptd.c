@@ -247,9 +247,13 @@ static void daemon_init(Daemon *d, const TreeOptions *o) {
         d->tb = umockdev_testbed_new();
         ck_assert_ptr_nonnull(d->tb);
         for (size_t i = 0; i < ELEMENTSOF(uevent_devices); i++) {
+                /* HOT's "add" carries PCI_ID as the kernel's does: vfptd's
+                 * arrival path needs it. */
+                bool hot = streq(uevent_devices[i], HOT);
                 d->syspath[i] = umockdev_testbed_add_device(d->tb, "pci", uevent_devices[i], NULL,
                                                             "vendor", "0x8086", NULL,
-                                                            "PCI_SLOT_NAME", uevent_devices[i], NULL);
+                                                            "PCI_SLOT_NAME", uevent_devices[i],
+                                                            hot ? "PCI_ID" : NULL, "8086:10D3", NULL);
                 ck_assert_ptr_nonnull(d->syspath[i]);
         }
 
@@ -757,6 +761,71 @@ START_TEST(test_hotplugged_device_is_claimed_and_its_removal_reported) {
 }
 END_TEST
 
+/* An override as the tree has it, polled until it is expected. */
+static void wait_override(Daemon *d, const char *address, const char *expected, double seconds) {
+        long long deadline = deadline_after(seconds);
+
+        for (;;) {
+                Tree t = tree_begin(d);
+                _cleanup_free_ char *ov = fake_sysfs_override_of(t.f, address);
+
+                tree_end(&t);
+                if (streq_ptr(ov, expected))
+                        return;
+                daemon_assert(d, now_ms() < deadline, "%s: driver_override is %s, expected %s within %g s",
+                              address, strna(ov), strna(expected), seconds * scale());
+                usleep(20 * 1000);
+        }
+}
+
+/* A device that arrives with no driver bound (its host driver is not
+ * loaded), the only endpoint of its group: the arrival thread sets the
+ * override and probes it at once, before the pass. A storage controller
+ * arriving the same way is left alone by the arrival path: its disks cannot
+ * be checked before a host driver shows them, so the planner refuses it
+ * (an override set on arrival would have let it through unchecked). */
+START_TEST(test_unbound_arrival_alone_in_its_group_is_probed_at_once) {
+        static const uint32_t classes[] = { 0x020000, 0x010802 };
+        uint32_t class = classes[_i];
+        Daemon d;
+        const char *m;
+        Tree t;
+
+        daemon_init(&d, NULL);
+        conf_write(&d, "20-hot.conf", RULE_HOT);
+        daemon_start(&d);
+        (void) daemon_expect(&d, "READY=1", 10);
+
+        t = tree_begin(&d);
+        fake_sysfs_add_device(t.f, &(FakeDevice) {
+                .address = HOT, .parent = PORT2, .vendor = 0x8086, .device = 0x10d3,
+                .class = class, .group = 9, .driver = NULL });
+        tree_end(&t);
+        uevent(&d, HOT, "add");
+        if (class >> 16 == 0x02) {
+                wait_driver(&d, HOT, "vfio-pci", 10);
+                m = daemon_expect(&d, "STATUS=1 device in 1 group", 10);
+                assert_status(&d, m, "STATUS=1 device in 1 group bound to vfio-pci; 0 absent; 0 refused; 0 failed");
+                daemon_assert(&d, log_count(&d, HOT ": probed on arrival") == 1, "no probe on arrival was logged");
+                /* Override and probe, once each: the pass found it claimed. */
+                daemon_assert(&d, writes_count(&d, HOT "/driver_override=vfio-pci") == 1, "the override was written again");
+                daemon_assert(&d, writes_count(&d, "drivers_probe=" HOT) == 1, "the device was probed again");
+                assert_record(&d, HOT, NULL);
+        } else {
+                m = daemon_expect(&d, "1 refused", 10);
+                daemon_assert(&d, strstr(m, "STATUS=0 devices"), "the storage controller was claimed: %s", m);
+                daemon_assert(&d, log_count(&d, "on arrival") == 0, "the arrival path touched a storage controller");
+                daemon_assert(&d, log_count(&d, "cannot check whether the host uses " HOT) >= 1,
+                              "the refusal does not say why");
+                wait_override(&d, HOT, NULL, 10);
+                assert_driver(&d, HOT, NULL);
+        }
+        assert_writes_clean(&d);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 /* Resident memory of a process, from /proc/PID/status. */
 static long rss_kib(pid_t pid) {
         _cleanup_free_ char *path = strdup_printf("/proc/%d/status", (int) pid), *text = NULL;
@@ -1098,6 +1167,7 @@ static Suite *suite(void) {
                 { "startup", test_startup_claims_the_whole_group_of_a_listed_endpoint_then_says_ready, 1 },
                 { "enforcement", test_device_bound_back_by_hand_is_claimed_again_and_logged_once, 1 },
                 { "hotplug", test_hotplugged_device_is_claimed_and_its_removal_reported, (int) ELEMENTSOF(sources) },
+                { "arrival-probe", test_unbound_arrival_alone_in_its_group_is_probed_at_once, 2 },
                 { "storm", test_uevent_storm_ends_in_the_right_state_with_vfptd_answering, 1 },
                 { "reload-release", test_reload_without_the_rule_releases_to_the_recorded_drivers, 1 },
                 { "reload-rejected", test_reload_with_an_error_is_rejected_whole_and_changes_nothing, 1 },
