@@ -172,7 +172,10 @@ static int group_refusal(const GroupWork *w, const VfptSnapshot *snap, int group
                                              d->name, d->in_use, (r ? r : first)->name);
                         return *ret ? 0 : -ENOMEM;
                 }
-                if (d->unchecked) {
+                /* A VF an SR-IOV rule asks for: made with autoprobe off for this
+                 * rule, no host driver ever saw it, so there is nothing of the
+                 * host's on it that could not be checked. What is in use still is. */
+                if (d->unchecked && !(r && r->sriov_numvfs && d->is_vf)) {
                         *ret = strdup_printf("cannot check whether the host uses %s: %s (rule '%s'); set force = yes in the rule if it does not",
                                              d->name, d->unchecked, (r ? r : first)->name);
                         return *ret ? 0 : -ENOMEM;
