@@ -1008,8 +1008,10 @@ END_TEST
 START_TEST(test_rule_without_sriov_numvfs_has_none)
 {
         VfptConfig *c = load_string_ok("s.conf", "[nic]\nids = 8086:10d3\n");
+        const VfptRule *r = find_rule(c, "nic");
 
-        ck_assert_uint_eq(find_rule(c, "nic")->sriov_numvfs, 0);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_eq(r->sriov_numvfs, 0);
         vfpt_config_free(c);
 }
 END_TEST
@@ -1073,8 +1075,11 @@ START_TEST(test_sriov_rule_by_address_alone_is_fine)
 {
         VfptConfig *c = load_string_ok("s.conf", "[vfs]\naddresses = 0000:03:00.*\nsriov_numvfs = 8\ndriver = pci-stub\n");
 
+        const VfptRule *r = find_rule(c, "vfs");
+
         assert_no_errors(c);
-        ck_assert_uint_eq(find_rule(c, "vfs")->sriov_numvfs, 8);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_eq(r->sriov_numvfs, 8);
         vfpt_config_free(c);
 }
 END_TEST
