@@ -647,9 +647,12 @@ static int reply_rejected(Manager *m, sd_bus_error *error, const char *what) {
                                  what, errors ? errors : "see the vfptd log");
 }
 
-/* Whether a rule lists the device. For a device that is not on the machine
- * only the rule's addresses can say. */
-static bool rule_lists(const VfptRule *r, const VfptAddress *a, const VfptDevice *d) {
+/* Whether a rule lists the device (d in snap). For a device that is not on
+ * the machine only the rule's addresses can say. An SR-IOV rule lists the
+ * VFs of its PFs, never the PF. */
+static bool rule_lists(const VfptRule *r, const VfptAddress *a, const VfptDevice *d, const VfptSnapshot *snap) {
+        if (d && snap)
+                return vfpt_rule_match_device(r, snap, d);
         if (d)
                 return vfpt_rule_match(r, a, d->vendor, d->device);
         for (size_t i = 0; i < r->n_addresses; i++)
@@ -724,7 +727,7 @@ static int claim(sd_bus_message *msg, Bus *b, bool persist, sd_bus_error *error)
          * the runtime rule does not count: it is what is being replaced. */
         for (size_t i = 0; i < m->config->config->n_rules && !listed; i++) {
                 const VfptRule *cr = &m->config->config->rules[i];
-                if (rule_lists(cr, &a, d) &&
+                if (rule_lists(cr, &a, d, st ? st->snapshot : NULL) &&
                     !(persist && rule_is(cr, m->runtime_dir, VFPT_RUNTIME_FILE, runtime_rule)))
                         listed = true;
         }
@@ -804,7 +807,7 @@ static int release(sd_bus_message *msg, Bus *b, bool persist, sd_bus_error *erro
         for (size_t i = 0; i < m->config->config->n_rules; i++) {
                 const VfptRule *cr = &m->config->config->rules[i];
 
-                if (!rule_lists(cr, &a, d))
+                if (!rule_lists(cr, &a, d, st ? st->snapshot : NULL))
                         continue;
                 if (rule_is(cr, dir, file, rule)) {
                         ours = true;
