@@ -26,6 +26,7 @@
 #include "log.h"
 #include "vfpt-holders.h"
 #include "vfpt-names.h"
+#include "vfpt-sriov.h"
 #include "vfpt-util.h"
 
 #define DEFAULT_SYSTEM_BUS_ADDRESS "unix:path=/run/dbus/system_bus_socket"
@@ -40,6 +41,9 @@ typedef struct DeviceView {
         char *vendor, *name;
         int32_t group;
         char *driver, *target, *state, *rule, *rule_file, *reason;
+        /* SR-IOV, for a physical function: VFs now, at most, their addresses. */
+        uint32_t sriov_numvfs, sriov_totalvfs;
+        char **vfs;
 } DeviceView;
 
 typedef struct View {
@@ -99,6 +103,7 @@ static void device_view_done(DeviceView *d) {
         free(d->rule);
         free(d->rule_file);
         free(d->reason);
+        strv_free(d->vfs);
 }
 
 static void view_done(View *v) {
@@ -123,6 +128,25 @@ static const DeviceView *view_find(const View *v, const char *address) {
                 if (streq(v->devices[i].address, address))
                         return &v->devices[i];
         return NULL;
+}
+
+/* A PF's VF count and the VFs' addresses (empty "as" for any other device). */
+static int device_view_fill_sriov(const State *st, const VfptPlanDevice *pd, DeviceView *dv) {
+        const VfptDevice *d = pd->device == SIZE_MAX ? NULL : &st->snapshot->devices[pd->device];
+        size_t vfs[256], n;
+
+        dv->vfs = calloc(1, sizeof(char *));
+        if (!dv->vfs)
+                return -ENOMEM;
+        if (!d || !d->sriov_totalvfs)
+                return 0;
+        dv->sriov_numvfs = d->sriov_numvfs;
+        dv->sriov_totalvfs = d->sriov_totalvfs;
+        n = vfpt_sriov_vfs(st->snapshot, pd->device, vfs, ELEMENTSOF(vfs));
+        for (size_t k = 0; k < n && k < ELEMENTSOF(vfs); k++)
+                if (strv_extend(&dv->vfs, st->snapshot->devices[vfs[k]].name) < 0)
+                        return -ENOMEM;
+        return 0;
 }
 
 static int device_view_fill(Manager *m, const State *st, const VfptPlanDevice *pd, DeviceView *dv) {
@@ -150,7 +174,7 @@ static int device_view_fill(Manager *m, const State *st, const VfptPlanDevice *p
         if (!dv->address || !dv->vendor || !dv->name || !dv->driver || !dv->target || !dv->state ||
             !dv->rule || !dv->rule_file || !dv->reason)
                 return -ENOMEM;
-        return 0;
+        return device_view_fill_sriov(st, pd, dv);
 }
 
 static int view_build(Manager *m, View *ret) {
@@ -225,6 +249,8 @@ static void emit_changed(Bus *b, const char *path, const char *interface, char *
                         return;                                   \
         } while (0)
 
+static bool strv_equal(char **a, char **b);
+
 static void emit_device_changes(Bus *b, const DeviceView *o, const DeviceView *n) {
         _cleanup_strv_free_ char **l = NULL;
 
@@ -239,6 +265,9 @@ static void emit_device_changes(Bus *b, const DeviceView *o, const DeviceView *n
         CHANGED(l, !streq(o->rule, n->rule), "Rule");
         CHANGED(l, !streq(o->rule_file, n->rule_file), "RuleFile");
         CHANGED(l, !streq(o->reason, n->reason), "Reason");
+        CHANGED(l, o->sriov_numvfs != n->sriov_numvfs, "SriovNumVfs");
+        CHANGED(l, o->sriov_totalvfs != n->sriov_totalvfs, "SriovTotalVfs");
+        CHANGED(l, !strv_equal(o->vfs, n->vfs), "VirtualFunctions");
         emit_changed(b, n->path, VFPT_BUS_DEVICE_INTERFACE, l);
 }
 
@@ -618,9 +647,12 @@ static int reply_rejected(Manager *m, sd_bus_error *error, const char *what) {
                                  what, errors ? errors : "see the vfptd log");
 }
 
-/* Whether a rule lists the device. For a device that is not on the machine
- * only the rule's addresses can say. */
-static bool rule_lists(const VfptRule *r, const VfptAddress *a, const VfptDevice *d) {
+/* Whether a rule lists the device (d in snap). For a device that is not on
+ * the machine only the rule's addresses can say. An SR-IOV rule lists the
+ * VFs of its PFs, never the PF. */
+static bool rule_lists(const VfptRule *r, const VfptAddress *a, const VfptDevice *d, const VfptSnapshot *snap) {
+        if (d && snap)
+                return vfpt_rule_match_device(r, snap, d);
         if (d)
                 return vfpt_rule_match(r, a, d->vendor, d->device);
         for (size_t i = 0; i < r->n_addresses; i++)
@@ -695,7 +727,7 @@ static int claim(sd_bus_message *msg, Bus *b, bool persist, sd_bus_error *error)
          * the runtime rule does not count: it is what is being replaced. */
         for (size_t i = 0; i < m->config->config->n_rules && !listed; i++) {
                 const VfptRule *cr = &m->config->config->rules[i];
-                if (rule_lists(cr, &a, d) &&
+                if (rule_lists(cr, &a, d, st ? st->snapshot : NULL) &&
                     !(persist && rule_is(cr, m->runtime_dir, VFPT_RUNTIME_FILE, runtime_rule)))
                         listed = true;
         }
@@ -775,7 +807,7 @@ static int release(sd_bus_message *msg, Bus *b, bool persist, sd_bus_error *erro
         for (size_t i = 0; i < m->config->config->n_rules; i++) {
                 const VfptRule *cr = &m->config->config->rules[i];
 
-                if (!rule_lists(cr, &a, d))
+                if (!rule_lists(cr, &a, d, st ? st->snapshot : NULL))
                         continue;
                 if (rule_is(cr, dir, file, rule)) {
                         ours = true;
@@ -1000,6 +1032,9 @@ static const sd_bus_vtable device_vtable[] = {
         SD_BUS_PROPERTY("Rule", "s", NULL, offsetof(DeviceView, rule), EMITS),
         SD_BUS_PROPERTY("RuleFile", "s", NULL, offsetof(DeviceView, rule_file), EMITS),
         SD_BUS_PROPERTY("Reason", "s", NULL, offsetof(DeviceView, reason), EMITS),
+        SD_BUS_PROPERTY("SriovNumVfs", "u", NULL, offsetof(DeviceView, sriov_numvfs), EMITS),
+        SD_BUS_PROPERTY("SriovTotalVfs", "u", NULL, offsetof(DeviceView, sriov_totalvfs), EMITS),
+        SD_BUS_PROPERTY("VirtualFunctions", "as", NULL, offsetof(DeviceView, vfs), EMITS),
         SD_BUS_VTABLE_END,
 };
 

@@ -23,6 +23,9 @@ typedef struct DeviceInfo {
         const char *vendor, *name;
         int32_t group;
         const char *driver, *target, *state, *rule, *rule_file, *reason;
+        /* A physical function's (state "pf"): read from its object. */
+        uint32_t numvfs, totalvfs;
+        char **vfs;
 } DeviceInfo;
 
 typedef struct ManagerInfo {
@@ -184,6 +187,37 @@ bad:
         return CTL_EXIT_FAILURE;
 }
 
+/* SR-IOV: the VF count and addresses of each physical function, from its
+ * Device object (ListDevices keeps its signature). */
+static int read_sriov(sd_bus *bus, DeviceInfo *l, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                int r;
+
+                if (!streq(l[i].state, "pf"))
+                        continue;
+                r = sd_bus_get_property_trivial(bus, VFPT_BUS_NAME, l[i].path, VFPT_BUS_DEVICE_INTERFACE,
+                                                "SriovNumVfs", &e, 'u', &l[i].numvfs);
+                if (r >= 0)
+                        r = sd_bus_get_property_trivial(bus, VFPT_BUS_NAME, l[i].path, VFPT_BUS_DEVICE_INTERFACE,
+                                                        "SriovTotalVfs", &e, 'u', &l[i].totalvfs);
+                if (r >= 0)
+                        r = sd_bus_get_property_strv(bus, VFPT_BUS_NAME, l[i].path, VFPT_BUS_DEVICE_INTERFACE,
+                                                     "VirtualFunctions", &e, &l[i].vfs);
+                if (r < 0) {
+                        fprintf(stderr, "vfptctl: cannot read the virtual functions of %s: %s\n", l[i].address,
+                                e.message ? e.message : strerror(-r));
+                        return CTL_EXIT_FAILURE;
+                }
+        }
+        return 0;
+}
+
+static void free_sriov(DeviceInfo *l, size_t n) {
+        for (size_t i = 0; l && i < n; i++)
+                l[i].vfs = strv_free(l[i].vfs);
+}
+
 static const char *rule_text(const DeviceInfo *d) {
         if (*d->rule)
                 return d->rule;
@@ -223,6 +257,17 @@ static void print_device_json(const DeviceInfo *d) {
         json_string(stdout, *d->reason ? d->reason : NULL);
         json_key(stdout, &f, "object_path");
         json_string(stdout, d->path);
+        if (streq(d->state, "pf")) {
+                printf(",\"sriov_numvfs\":%u,\"sriov_totalvfs\":%u", d->numvfs, d->totalvfs);
+                json_key(stdout, &f, "virtual_functions");
+                fputc('[', stdout);
+                for (size_t k = 0; d->vfs && d->vfs[k]; k++) {
+                        if (k)
+                                fputc(',', stdout);
+                        json_string(stdout, d->vfs[k]);
+                }
+                fputc(']', stdout);
+        }
         fputc('}', stdout);
 }
 
@@ -248,6 +293,11 @@ int ctl_status(const CtlOptions *o) {
         if ((r = read_manager(bus, &props, &mi)) != 0)
                 return r;
         if ((r = read_devices(bus, "status", &list, &devices, &n)) != 0) {
+                strv_free(mi.config_errors);
+                return r;
+        }
+        if ((r = read_sriov(bus, devices, n)) != 0) {
+                free_sriov(devices, n);
                 strv_free(mi.config_errors);
                 return r;
         }
@@ -280,6 +330,7 @@ int ctl_status(const CtlOptions *o) {
                 }
                 fputs("]}\n", stdout);
                 strv_free(mi.config_errors);
+                free_sriov(devices, n);
                 return CTL_EXIT_OK;
         }
 
@@ -310,11 +361,23 @@ int ctl_status(const CtlOptions *o) {
                         t = table_free(t);
         }
         if (!t) {
+                free_sriov(devices, n);
                 fprintf(stderr, "vfptctl: out of memory\n");
                 return CTL_EXIT_FAILURE;
         }
         table_print(t, stdout);
         table_free(t);
+        /* A physical function stays with the host; what it gave is below. */
+        for (size_t i = 0, said = 0; i < n; i++) {
+                if (!streq(devices[i].state, "pf"))
+                        continue;
+                printf("%s%s: %u virtual function%s (of %u):", said++ ? "" : "\n", devices[i].address,
+                       devices[i].numvfs, devices[i].numvfs == 1 ? "" : "s", devices[i].totalvfs);
+                for (size_t k = 0; devices[i].vfs && devices[i].vfs[k]; k++)
+                        printf(" %s", devices[i].vfs[k]);
+                putchar('\n');
+        }
+        free_sriov(devices, n);
         return CTL_EXIT_OK;
 }
 

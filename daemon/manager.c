@@ -104,6 +104,7 @@ Manager *manager_free(Manager *m) {
         state_free(m->state);
         config_unref(m->config);
         vfpt_backoff_clear(&m->backoff);
+        vfpt_backoff_clear(&m->sriov_backoff);
         strv_free(m->claimed);
         strv_free(m->early);
         strv_free(m->added);
@@ -492,8 +493,10 @@ static void early_overrides(Manager *m, const VfptConfig *c, char **added) {
                 if (sscanf(*a, "%12s %x:%x", address, &vendor, &device) != 3 ||
                     vfpt_address_parse(address, &addr) < 0)
                         continue;
+                /* SR-IOV rules claim VFs the worker makes itself, with the
+                 * PF's autoprobe off; and their IDs would match the PF. */
                 for (size_t i = 0; i < c->n_rules && !rule; i++)
-                        if (vfpt_rule_match(&c->rules[i], &addr, vendor, device))
+                        if (!c->rules[i].sriov_numvfs && vfpt_rule_match(&c->rules[i], &addr, vendor, device))
                                 rule = &c->rules[i];
                 if (!rule || vfpt_sysfs_open_device(m->sysfs, address, &fd) < 0)
                         continue;
@@ -612,6 +615,7 @@ static int reconcile_once(Manager *m, Config *c, bool act, State **ret) {
                 .proc_root = m->proc_root,
                 .use_getifaddrs = streq(m->proc_root, VFPT_PROC_ROOT),
         };
+        _cleanup_strv_free_ char **sriov_notes = NULL;
         State *st;
         int r;
 
@@ -636,6 +640,12 @@ static int reconcile_once(Manager *m, Config *c, bool act, State **ret) {
                                           m->records_dir, strerror(-r));
                 for (char **g = gone; g && *g; g++)
                         log_info("%s: left the machine; its original-driver record is forgotten", *g);
+
+                r = manager_sriov_prepare(m, c->config, &st->snapshot, &sriov_notes);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot make virtual functions: %s", strerror(-r));
+                        goto fail;
+                }
         }
         r = vfpt_snapshot_read_records(st->snapshot, m->records_dir);
         if (r < 0)
@@ -650,10 +660,14 @@ static int reconcile_once(Manager *m, Config *c, bool act, State **ret) {
                 log_error_errno(r, "Cannot plan: %s", strerror(-r));
                 goto fail;
         }
+        manager_sriov_mark(st->plan, st->snapshot, sriov_notes);
         if (act) {
                 execute(m, st->snapshot, st->plan);
                 early_undo(m, st->snapshot, st->plan);
                 st->retry_usec = vfpt_backoff_next(&m->backoff);
+                if (manager_sriov_next_retry(m) &&
+                    (!st->retry_usec || manager_sriov_next_retry(m) < st->retry_usec))
+                        st->retry_usec = manager_sriov_next_retry(m);
                 pthread_mutex_lock(&m->lock);
                 m->iommu_seen = st->snapshot->iommu_active;
                 pthread_mutex_unlock(&m->lock);
@@ -695,6 +709,11 @@ static void log_decisions(const State *old, const State *new) {
                         const VfptDevice *d = &new->snapshot->devices[pd->device];
                         log_info("%s [%04x:%04x] %s: bound to %s (rule '%s')", d->name, d->vendor, d->device,
                                  group_text(pd->group, gbuf), pd->target, rule_name(pd));
+                } else if (pd->state == VFPT_STATE_PF) {
+                        const VfptDevice *d = &new->snapshot->devices[pd->device];
+                        log_info("%s [%04x:%04x]: physical function with %u virtual function%s; it stays on %s (rule '%s')",
+                                 d->name, d->vendor, d->device, d->sriov_numvfs, d->sriov_numvfs == 1 ? "" : "s",
+                                 d->driver ? d->driver : "no driver", rule_name(pd));
                 } else if (pd->state == VFPT_STATE_RELEASED) {
                         const VfptDevice *d = &new->snapshot->devices[pd->device];
                         log_info("%s [%04x:%04x] %s: released to %s (no rule lists it any more)", d->name, d->vendor,
@@ -772,6 +791,7 @@ static void *worker_main(void *userdata) {
                 c = config_ref(m->config);
                 if (m->forget_failures) {
                         vfpt_backoff_clear(&m->backoff);
+                        vfpt_backoff_clear(&m->sriov_backoff);
                         m->modules_tried = strv_free(m->modules_tried);
                         m->forget_failures = false;
                 }
@@ -1073,6 +1093,8 @@ void manager_print_plan(Manager *m, FILE *f) {
                 fprintf(f, " %s", vfpt_device_state_to_string(pd->state));
                 if (pd->state == VFPT_STATE_CLAIM || pd->state == VFPT_STATE_RELEASE)
                         print_steps(f, st->plan, pd);
+                else if (pd->state == VFPT_STATE_PF)
+                        manager_sriov_print(f, pd, d, st->snapshot);
                 else if (pd->reason)
                         fprintf(f, ": %s", pd->reason);
                 fputc('\n', f);

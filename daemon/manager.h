@@ -89,6 +89,7 @@ struct Manager {
         /* Worker only. */
         VfptBackoff backoff;    /* groups whose claim failed, and when to retry */
         char **claimed;         /* addresses claimed after the last pass */
+        VfptBackoff sriov_backoff; /* PFs whose VFs could not be made (manager-sriov.c) */
 
         /* Event loop only. */
         State *state;           /* the newest result taken */
@@ -137,3 +138,14 @@ const char *manager_daemon_state(Manager *m);
 /* A device's ID_VENDOR_FROM_DATABASE or ID_MODEL_FROM_DATABASE, or NULL
  * (also when hwdb is NULL). */
 const char *hwdb_lookup(sd_hwdb *hwdb, const VfptDevice *d, const char *key);
+
+/* manager-sriov.c: the SR-IOV phase of a pass (worker only). Makes the VFs
+ * that SR-IOV rules ask for and, when it wrote anything, reads *snap again;
+ * *ret_notes gets what failed or was refused, for manager_sriov_mark(). */
+int manager_sriov_prepare(Manager *m, const VfptConfig *c, VfptSnapshot **snap, char ***ret_notes);
+/* Marks the PFs of the notes failed or refused in the plan, with the reason. */
+void manager_sriov_mark(VfptPlan *plan, const VfptSnapshot *snap, char **notes);
+/* When a PF whose VFs could not be made is due another try (0: none). */
+uint64_t manager_sriov_next_retry(Manager *m);
+/* For the dry run: what a PF entry will get, or has. */
+void manager_sriov_print(FILE *f, const VfptPlanDevice *pd, const VfptDevice *d, const VfptSnapshot *snap);

@@ -25,7 +25,13 @@ enum {
         KEY_DRIVER = 1 << 2,
         KEY_GROUP = 1 << 3,
         KEY_FORCE = 1 << 4,
+        /* SR-IOV keys: a high bit, apart from the others. */
+        KEY_SRIOV_NUMVFS = 1 << 16,
 };
+
+/* The kernel parses sriov_numvfs as a u16 (kstrtou16), and TotalVFs in the
+ * SR-IOV capability is a 16-bit field: nothing larger can ever work. */
+#define SRIOV_NUMVFS_MAX 65535
 
 typedef struct ParseState {
         VfptConfig *config;        /* rules and errors go here */
@@ -200,6 +206,46 @@ static int parse_list(ParseState *st, VfptRule *rule, const char *key, const cha
         return 0;
 }
 
+/* sriov_numvfs = N: a plain decimal count of virtual functions, 1..65535. */
+static void parse_sriov_numvfs(ParseState *st, VfptRule *rule, const char *key, const char *value) {
+        unsigned long n;
+        char *end;
+
+        if (!*value || strspn(value, "0123456789") != strlen(value)) {
+                parse_error(st, key, "expected a number of virtual functions like 4, got '%s'", value);
+                return;
+        }
+        errno = 0;
+        n = strtoul(value, &end, 10);
+        if (errno == ERANGE || n > SRIOV_NUMVFS_MAX) {
+                parse_error(st, key, "expected at most %d virtual functions (the kernel's limit), got '%s'",
+                            SRIOV_NUMVFS_MAX, value);
+                return;
+        }
+        if (n == 0) {
+                parse_error(st, key, "expected at least 1 virtual function, got 0; leave sriov_numvfs out "
+                                     "for a rule that claims the device itself");
+                return;
+        }
+        rule->sriov_numvfs = (unsigned) n;
+        rule->sriov_line = st->line;
+}
+
+/* Keys that make no sense beside sriov_numvfs; checked once the rule is
+ * whole. A wildcard device ID would make VFs on every SR-IOV device of the
+ * vendor, the host's own NICs included. */
+static int check_sriov_rule(VfptConfig *c, const char *file, const VfptRule *rule) {
+        if (!rule->sriov_numvfs)
+                return 0;
+        for (size_t i = 0; i < rule->n_ids; i++)
+                if (rule->ids[i].any_device)
+                        return config_add_error(c, file, rule->sriov_line, VFPT_KEY_SRIOV_NUMVFS,
+                                                "rule [%s] makes virtual functions on the devices its ids match, so "
+                                                "ids must name the physical function exactly, not %04x:*",
+                                                rule->name, rule->ids[i].vendor);
+        return 0;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value) {
         ParseState *st = user;
         VfptRule *rule;
@@ -225,8 +271,10 @@ static int handler(void *user, const char *section, const char *name, const char
                 bit = KEY_GROUP;
         else if (streq(name, VFPT_KEY_FORCE))
                 bit = KEY_FORCE;
+        else if (streq(name, VFPT_KEY_SRIOV_NUMVFS))
+                bit = KEY_SRIOV_NUMVFS;
         else {
-                parse_error(st, name, "unknown key; expected one of ids, addresses, driver, group, force");
+                parse_error(st, name, "unknown key; expected one of ids, addresses, driver, group, force, sriov_numvfs");
                 return 1;
         }
 
@@ -268,6 +316,9 @@ static int handler(void *user, const char *section, const char *name, const char
         case KEY_FORCE:
                 if (parse_bool(value, &rule->force) < 0)
                         parse_error(st, name, "expected yes or no, got '%s'", value);
+                break;
+        case KEY_SRIOV_NUMVFS:
+                parse_sriov_numvfs(st, rule, name, value);
                 break;
         }
         return 1;
@@ -412,6 +463,12 @@ static int config_parse_text(VfptConfig *c, const char *file, const char *text) 
                                 parse_state_done(&st);
                                 return -ENOMEM;
                         }
+
+        for (size_t i = 0; i < st.n_rules; i++)
+                if (check_sriov_rule(c, file, &st.rules[i]) < 0) {
+                        parse_state_done(&st);
+                        return -ENOMEM;
+                }
 
         /* One mistake makes the whole file suspect: take none of its rules. */
         if (c->n_errors == st.n_errors_before && st.n_rules > 0) {

@@ -25,6 +25,11 @@ typedef struct VfptRule {
         char *driver; /* vfio-pci unless set */
         VfptGroupPolicy group;
         bool force;   /* skip the in-use guards */
+        /* SR-IOV (sriov_numvfs = N): the rule matches physical functions,
+         * makes N virtual functions on each and claims the VFs, never the PF.
+         * 0: not an SR-IOV rule. */
+        unsigned sriov_numvfs;
+        unsigned sriov_line;  /* line of the sriov_numvfs key */
 } VfptRule;
 
 typedef struct VfptConfigError {

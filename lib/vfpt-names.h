@@ -36,6 +36,11 @@
 #define VFPT_ATTR_IOMMU_GROUP "iommu_group"
 #define VFPT_ATTR_BOOT_VGA "boot_vga"
 #define VFPT_ATTR_BIND "bind"
+/* SR-IOV: on a physical function, and the VF's link to it. */
+#define VFPT_ATTR_SRIOV_TOTALVFS "sriov_totalvfs"
+#define VFPT_ATTR_SRIOV_NUMVFS "sriov_numvfs"
+#define VFPT_ATTR_SRIOV_DRIVERS_AUTOPROBE "sriov_drivers_autoprobe"
+#define VFPT_ATTR_PHYSFN "physfn"
 
 /* PCI config space: header type byte, low 7 bits; 1 = PCI bridge, 2 = CardBus. */
 #define VFPT_PCI_HEADER_TYPE_OFFSET 0x0e
@@ -57,3 +62,4 @@
 #define VFPT_KEY_DRIVER "driver"
 #define VFPT_KEY_GROUP "group"
 #define VFPT_KEY_FORCE "force"
+#define VFPT_KEY_SRIOV_NUMVFS "sriov_numvfs"

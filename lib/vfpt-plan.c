@@ -9,6 +9,7 @@
 
 #include "vfpt-names.h"
 #include "vfpt-plan.h"
+#include "vfpt-sriov.h"
 #include "vfpt-util.h"
 
 static const char *const step_names[_VFPT_STEP_MAX] = {
@@ -30,6 +31,7 @@ static const char *const state_names[_VFPT_STATE_MAX] = {
         [VFPT_STATE_FAILED] = "failed",
         [VFPT_STATE_RELEASE] = "release",
         [VFPT_STATE_RELEASED] = "released",
+        [VFPT_STATE_PF] = "pf",
 };
 
 const char *vfpt_step_kind_to_string(VfptStepKind k) {
@@ -81,6 +83,7 @@ static int group_add_step(VfptPlanGroup *g, VfptStepKind kind, size_t device, co
 typedef struct GroupWork {
         const VfptRule **matched; /* per snapshot index; NULL = not matched */
         const VfptRule **conflict; /* per snapshot index: a second rule with another driver */
+        const VfptRule **pf_rule;  /* per snapshot index: the SR-IOV rule that keeps this PF on the host */
 } GroupWork;
 
 static char *describe(const VfptDevice *d) {
@@ -122,6 +125,18 @@ static int group_refusal(const GroupWork *w, const VfptSnapshot *snap, int group
         if (!first)
                 return 0;
 
+        /* A PF whose VFs share its group cannot stay with the host while
+         * they go to a VM: the group has no isolation between them. */
+        for (size_t k = 0; k < n_members; k++) {
+                const VfptRule *pr = w->pf_rule ? w->pf_rule[members[k]] : NULL;
+                if (pr && !w->matched[members[k]]) {
+                        *ret = strdup_printf("group %d also holds %s, the physical function rule '%s' keeps on the host "
+                                             "to make its virtual functions; they are not isolated from it",
+                                             group, snap->devices[members[k]].name, pr->name);
+                        return *ret ? 0 : -ENOMEM;
+                }
+        }
+
         /* Unmatched endpoints take the group's driver; the rules must agree on it. */
         if (unmatched && !strict)
                 for (size_t k = 0; k < n_members; k++) {
@@ -157,7 +172,10 @@ static int group_refusal(const GroupWork *w, const VfptSnapshot *snap, int group
                                              d->name, d->in_use, (r ? r : first)->name);
                         return *ret ? 0 : -ENOMEM;
                 }
-                if (d->unchecked) {
+                /* A VF an SR-IOV rule asks for: made with autoprobe off for this
+                 * rule, no host driver ever saw it, so there is nothing of the
+                 * host's on it that could not be checked. What is in use still is. */
+                if (d->unchecked && !(r && r->sriov_numvfs && d->is_vf)) {
                         *ret = strdup_printf("cannot check whether the host uses %s: %s (rule '%s'); set force = yes in the rule if it does not",
                                              d->name, d->unchecked, (r ? r : first)->name);
                         return *ret ? 0 : -ENOMEM;
@@ -257,8 +275,9 @@ static int group_refuse(VfptPlan *p, VfptPlanGroup *g, const GroupWork *w, const
                 const VfptRule *rule = w->matched[i];
                 VfptPlanDevice *pd;
 
-                /* Under strict, unmatched members were never going to be claimed. */
-                if (d->bridge || (!rule && strict))
+                /* Under strict, unmatched members were never going to be
+                 * claimed; a PF kept for its VFs has an entry of its own. */
+                if (d->bridge || (!rule && strict) || (!rule && w->pf_rule && w->pf_rule[i]))
                         continue;
                 pd = plan_add_device(p);
                 if (!pd)
@@ -413,13 +432,47 @@ static bool rule_names_exactly(const VfptRule *r, const VfptDevice *d) {
         return false;
 }
 
+/* One entry per PF an SR-IOV rule makes VFs on: it is never claimed, and
+ * says whether it has its VFs (VFPT_STATE_PF) or why it cannot (refused). */
+static int plan_sriov_pfs(VfptPlan *p, const VfptConfig *config, const VfptSnapshot *snap,
+                          const VfptRule **pf_rule) {
+        VfptSriovPlan *sp = NULL;
+        int r;
+
+        r = vfpt_sriov_plan_build(&sp, config, snap);
+        if (r < 0)
+                return r;
+        for (size_t k = 0; k < sp->n_pfs; k++) {
+                const VfptSriovPf *pf = &sp->pfs[k];
+                const VfptDevice *d = &snap->devices[pf->device];
+                VfptPlanDevice *pd = plan_add_device(p);
+
+                if (!pd) {
+                        vfpt_sriov_plan_free(sp);
+                        return -ENOMEM;
+                }
+                pf_rule[pf->device] = pf->rule;
+                pd->device = pf->device;
+                pd->rule = pd->via = pf->rule;
+                pd->target = d->driver; /* it stays on the driver it has */
+                pd->group = d->group;
+                pd->state = pf->action == VFPT_SRIOV_REFUSE ? VFPT_STATE_REFUSED : VFPT_STATE_PF;
+                if (pf->reason && !(pd->reason = strdup(pf->reason))) {
+                        vfpt_sriov_plan_free(sp);
+                        return -ENOMEM;
+                }
+        }
+        vfpt_sriov_plan_free(sp);
+        return 0;
+}
+
 static int cmp_int(const void *a, const void *b) {
         int x = *(const int *) a, y = *(const int *) b;
         return (x > y) - (x < y);
 }
 
 int vfpt_plan_build(VfptPlan **ret, const VfptConfig *config, const VfptSnapshot *snap) {
-        _cleanup_free_ const VfptRule **matched = NULL, **conflict = NULL;
+        _cleanup_free_ const VfptRule **matched = NULL, **conflict = NULL, **pf_rule = NULL;
         _cleanup_free_ int *groups = NULL;
         _cleanup_free_ size_t *members = NULL, *scratch = NULL;
         size_t n_groups = 0, n = snap->n_devices;
@@ -432,8 +485,14 @@ int vfpt_plan_build(VfptPlan **ret, const VfptConfig *config, const VfptSnapshot
         groups = calloc(n + 1, sizeof(*groups));
         members = calloc(n + 1, sizeof(*members));
         scratch = calloc(n + 1, sizeof(*scratch));
-        if (!p || !matched || !conflict || !groups || !members || !scratch)
+        pf_rule = calloc(n + 1, sizeof(*pf_rule));
+        if (!p || !matched || !conflict || !groups || !members || !scratch || !pf_rule)
                 goto fail;
+
+        r = plan_sriov_pfs(p, config, snap, pf_rule);
+        if (r < 0)
+                goto fail;
+        r = -ENOMEM;
 
         /* Which rule claims each device: the first that matches, in config order. */
         for (size_t i = 0; i < n; i++) {
@@ -441,7 +500,7 @@ int vfpt_plan_build(VfptPlan **ret, const VfptConfig *config, const VfptSnapshot
 
                 for (size_t k = 0; k < config->n_rules; k++) {
                         const VfptRule *rule = &config->rules[k];
-                        if (!vfpt_rule_match(rule, &d->address, d->vendor, d->device))
+                        if (!vfpt_rule_match_device(rule, snap, d))
                                 continue;
                         if (!matched[i])
                                 matched[i] = rule;
@@ -482,7 +541,7 @@ int vfpt_plan_build(VfptPlan **ret, const VfptConfig *config, const VfptSnapshot
         }
         qsort(groups, n_groups, sizeof(int), cmp_int);
 
-        GroupWork w = { .matched = matched, .conflict = conflict };
+        GroupWork w = { .matched = matched, .conflict = conflict, .pf_rule = pf_rule };
 
         /* Devices without a group each stand alone, after the real groups. */
         for (size_t i = 0; i < n; i++)

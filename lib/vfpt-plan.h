@@ -37,6 +37,8 @@ typedef enum VfptDeviceState {
         VFPT_STATE_FAILED,  /* set by the caller after execution */
         VFPT_STATE_RELEASE, /* no rule wants it any more: goes back to its driver */
         VFPT_STATE_RELEASED, /* set by the caller after a release */
+        VFPT_STATE_PF,      /* a physical function an SR-IOV rule makes VFs on: it
+                             * stays with the host, its VFs are claimed */
         _VFPT_STATE_MAX,
 } VfptDeviceState;
 

@@ -228,6 +228,29 @@ static int read_group(int fd, int *ret) {
         return 0;
 }
 
+static unsigned read_unsigned(int fd, const char *attr) {
+        _cleanup_free_ char *v = NULL;
+        unsigned long n;
+        char *end;
+
+        if (read_attr(fd, attr, &v) < 0)
+                return 0;
+        n = strtoul(v, &end, 10);
+        return *end || n > 0xffff ? 0 : (unsigned) n;
+}
+
+/* SR-IOV attributes exist only on PFs, the physfn link only on VFs; neither
+ * is an error when missing. */
+static void device_read_sriov(int fd, VfptDevice *d) {
+        _cleanup_free_ char *pf = NULL;
+
+        d->sriov_totalvfs = read_unsigned(fd, VFPT_ATTR_SRIOV_TOTALVFS);
+        if (d->sriov_totalvfs)
+                d->sriov_numvfs = read_unsigned(fd, VFPT_ATTR_SRIOV_NUMVFS);
+        if (read_link_basename(fd, VFPT_ATTR_PHYSFN, &pf) >= 0 && vfpt_address_parse(pf, &d->physfn) >= 0)
+                d->is_vf = true;
+}
+
 /* Reads one device; returns <0 only for -ENOMEM. A device whose attributes
  * cannot be read stays in the snapshot with .unreadable set (and an entry in
  * snap->errors): left out, its group would look smaller than it is and could
@@ -270,6 +293,7 @@ static int device_read(VfptSnapshot *snap, int devices_fd, const char *name, Vfp
         d->bridge = device_is_bridge(fd, d->class);
         if (read_attr(fd, VFPT_ATTR_BOOT_VGA, &vga) >= 0)
                 d->boot_vga = streq(vga, "1");
+        device_read_sriov(fd, d);
 
         if (what) {
                 d->unreadable = strdup_printf("cannot read %s: %s", what, strerror(-error));

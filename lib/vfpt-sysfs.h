@@ -59,6 +59,11 @@ typedef struct VfptDevice {
         char *recorded_driver; /* that driver, NULL for none */
         char *in_use;    /* set by the guards: why the host needs it */
         char *unchecked; /* set by the guards: what they could not see */
+        /* SR-IOV. A VF may carry its PF's vendor:device; only these tell them apart. */
+        unsigned sriov_totalvfs; /* > 0: a physical function that can make VFs */
+        unsigned sriov_numvfs;   /* the VFs it has now */
+        bool is_vf;              /* a virtual function: physfn is its PF */
+        VfptAddress physfn;
 } VfptDevice;
 
 typedef struct VfptSnapshot {

@@ -237,7 +237,8 @@ expect_in "the tree holds the GPU's audio function (same group)" "$W/out" "$AUDI
 expect_not_in "a device no rule matches has no object" "$W/out" "$NIC3\$"
 expect_rc "busctl introspect a device" 0 -- bctl introspect org.vfpt1 "$GPU"
 cp "$W/out" "$W/introspect.dev"
-for p in VendorId DeviceId Vendor Name IommuGroup Driver TargetDriver State Rule RuleFile Reason; do
+for p in VendorId DeviceId Vendor Name IommuGroup Driver TargetDriver State Rule RuleFile Reason \
+        SriovNumVfs SriovTotalVfs VirtualFunctions; do
         expect_in "device property $p emits change" "$W/introspect.dev" "^\.$p +property .*emits-change"
 done
 expect_in "device Address is const" "$W/introspect.dev" '^\.Address +property +s +"0000:02:00\.0" +const'
@@ -245,6 +246,8 @@ expect_in "device VendorId is 0x10de" "$W/introspect.dev" '^\.VendorId +property
 expect_in "device IommuGroup" "$W/introspect.dev" '^\.IommuGroup +property +i +5 '
 expect_in "device State" "$W/introspect.dev" '^\.State +property +s +"claimed" '
 expect_in "device Rule" "$W/introspect.dev" '^\.Rule +property +s +"gpu" '
+expect_in "a device that is no SR-IOV PF has no VFs" "$W/introspect.dev" '^\.VirtualFunctions +property +as +0 '
+expect_in "... and a VF count of 0" "$W/introspect.dev" '^\.SriovNumVfs +property +u +0 '
 expect_in "device RuleFile names file:line" "$W/introspect.dev" "^\\.RuleFile +property +s +\"$W/conf/10-gpu.conf:1\" "
 [ "$(prop "$AUDIO" org.vfpt1.Device Rule)" = 's ""' ] && pass || fail "a device pulled in by its group has an empty Rule"
 [ "$(prop /org/vfpt1 org.vfpt1.Manager Claimed)" = "u 2" ] && pass || fail "Claimed is 2: $(prop /org/vfpt1 org.vfpt1.Manager Claimed)"

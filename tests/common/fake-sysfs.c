@@ -47,6 +47,14 @@ typedef struct FakeDev {
         bool bridge;
         int group;
         unsigned n_children; /* ata/nvme hosts made below it */
+        /* SR-IOV: a PF when totalvfs > 0; a VF when physfn is set. */
+        unsigned totalvfs, numvfs;
+        bool autoprobe;
+        bool keep_vfs;      /* its driver leaves the VFs on unbind */
+        uint16_t vendor, vf_device;
+        uint32_t class;
+        char *vf_driver;    /* what a probe binds to a VF */
+        char *physfn;       /* a VF: its PF's address */
 } FakeDev;
 
 typedef struct FakeBlock {
@@ -81,6 +89,7 @@ struct FakeSysfs {
 };
 
 static void save_model_if(FakeSysfs *f);
+static void pf_remove_vfs(FakeSysfs *f, const char *pf_address);
 
 static void *mfree(void *p) {
         free(p);
@@ -408,6 +417,8 @@ FakeSysfs *fake_sysfs_free(FakeSysfs *f) {
                 free(f->devs[i].host_driver);
                 free(f->devs[i].initial);
                 free(f->devs[i].override);
+                free(f->devs[i].vf_driver);
+                free(f->devs[i].physfn);
         }
         free(f->devs);
         for (size_t i = 0; i < f->n_blocks; i++) {
@@ -465,6 +476,12 @@ static void render_device(FakeSysfs *f, FakeDev *d) {
         int fd;
 
         write_filef(f, ov, "%s\n", d->override ? d->override : "(null)");
+        if (d->totalvfs) {
+                _cleanup_free_ char *nv = xprintf("%s/sriov_numvfs", d->dir);
+                _cleanup_free_ char *ap = xprintf("%s/sriov_drivers_autoprobe", d->dir);
+                write_filef(f, nv, "%u\n", d->numvfs);
+                write_filef(f, ap, "%d\n", d->autoprobe ? 1 : 0);
+        }
 
         fd = openat(f->rootfd, "bus/pci/drivers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         FAKE_ASSERT(fd >= 0, "open bus/pci/drivers: %m");
@@ -521,8 +538,14 @@ static void render_all(FakeSysfs *f) {
 
 void fake_sysfs_remove_driver(FakeSysfs *f, const char *name) {
         _cleanup_free_ char *dir = xprintf("bus/pci/drivers/%s", name);
+        _cleanup_strv_free_ char **pfs = NULL;
         int fd;
 
+        for (size_t i = 0; i < f->n_devs; i++)
+                if (streq_ptr(f->devs[i].driver, name) && f->devs[i].numvfs && !f->devs[i].keep_vfs)
+                        FAKE_ASSERT(strv_extend(&pfs, f->devs[i].address) == 0, "oom");
+        for (char **a = pfs; a && *a; a++)
+                pf_remove_vfs(f, *a);
         for (size_t i = 0; i < f->n_devs; i++)
                 if (streq_ptr(f->devs[i].driver, name)) {
                         free(f->devs[i].driver);
@@ -566,6 +589,13 @@ void fake_sysfs_add_device(FakeSysfs *f, const FakeDevice *in) {
                 .override = xstrdup(in->driver_override),
                 .bridge = in->bridge,
                 .group = f->iommu ? in->group : -1,
+                .totalvfs = in->sriov_totalvfs,
+                .autoprobe = true,
+                .keep_vfs = in->sriov_keep_vfs_on_unbind,
+                .vendor = in->vendor,
+                .vf_device = in->sriov_vf_device ? in->sriov_vf_device : in->device,
+                .class = class,
+                .vf_driver = xstrdup(in->sriov_vf_driver),
         };
         if (in->parent) {
                 FakeDev *parent = get_dev(f, in->parent);
@@ -597,6 +627,12 @@ void fake_sysfs_add_device(FakeSysfs *f, const FakeDevice *in) {
         ATTR("remove", "%s", "");
         ATTR("rescan", "%s", "");
         ATTR("reset", "%s", "");
+        if (in->sriov_totalvfs) {
+                ATTR("sriov_totalvfs", "%u\n", in->sriov_totalvfs);
+                ATTR("sriov_offset", "1\n");
+                ATTR("sriov_stride", "1\n");
+                ATTR("sriov_vf_device", "%04x\n", d->vf_device);
+        }
 #undef ATTR
 
         config[0x00] = in->vendor & 0xff;
@@ -938,7 +974,8 @@ char *fake_sysfs_digest(FakeSysfs *f) {
 void fake_kernel_fail(FakeSysfs *f, const char *address, const char *what, int error, unsigned after_n) {
         FAKE_ASSERT(error > 0, "error must be a positive errno");
         FAKE_ASSERT(streq(what, "driver_override") || streq(what, "unbind") ||
-                    streq(what, "drivers_probe") || streq(what, "bind"), "unknown step '%s'", what);
+                    streq(what, "drivers_probe") || streq(what, "bind") || streq(what, "sriov_numvfs") ||
+                    streq(what, "sriov_drivers_autoprobe"), "unknown step '%s'", what);
         get_dev(f, address);
         f->failures = xrealloc(f->failures, f->n_failures + 1, sizeof(FakeFailure));
         f->failures[f->n_failures++] = (FakeFailure) {
@@ -1023,6 +1060,140 @@ static bool take_failure(FakeSysfs *f, const char *address, const char *what, in
         return false;
 }
 
+/* ---- SR-IOV ----
+ *
+ * The kernel's sriov_numvfs_store(): a u16 or -EINVAL; above sriov_totalvfs
+ * -ERANGE; the current count changes nothing; without a PF driver that can
+ * make VFs -ENOENT; N while VFs exist -EBUSY; 0 removes them all. */
+
+static char *vf_address(const FakeDev *pf, unsigned k) {
+        unsigned domain, bus, slot, fn, devfn;
+
+        FAKE_ASSERT(sscanf(pf->address, "%x:%x:%x.%x", &domain, &bus, &slot, &fn) == 4, "bad address %s", pf->address);
+        devfn = ((slot << 3) | fn) + 1 + k;
+        FAKE_ASSERT(devfn < 256, "VF %u of %s would not fit on its bus", k, pf->address);
+        return xprintf("%04x:%02x:%02x.%x", domain, bus, devfn >> 3, devfn & 7);
+}
+
+char *fake_sysfs_vf_address(FakeSysfs *f, const char *pf, unsigned k) {
+        return vf_address(get_dev(f, pf), k);
+}
+
+unsigned fake_sysfs_numvfs(FakeSysfs *f, const char *pf) {
+        return get_dev(f, pf)->numvfs;
+}
+
+bool fake_sysfs_autoprobe(FakeSysfs *f, const char *pf) {
+        return get_dev(f, pf)->autoprobe;
+}
+
+/* The bridge a device sits below, or NULL on a root bus. */
+static char *parent_address(const FakeDev *d) {
+        const char *end = strrchr(d->dir, '/'), *start;
+
+        FAKE_ASSERT(end, "bad device dir %s", d->dir);
+        for (start = end; start > d->dir && start[-1] != '/'; start--)
+                ;
+        if (end - start != 12 || strncmp(start, "pci", 3) == 0)
+                return NULL;
+        return strndup(start, 12);
+}
+
+static int next_group(FakeSysfs *f) {
+        int g = 0;
+
+        for (size_t i = 0; i < f->n_devs; i++)
+                if (f->devs[i].group >= g)
+                        g = f->devs[i].group + 1;
+        return g;
+}
+
+static void vf_add(FakeSysfs *f, const char *pf_address, unsigned k) {
+        FakeDev *pf = get_dev(f, pf_address), *vf;
+        _cleanup_free_ char *addr = vf_address(pf, k), *parent = parent_address(pf);
+        _cleanup_free_ char *pfdir = xstrdup(pf->dir), *vf_driver = xstrdup(pf->vf_driver);
+        _cleanup_free_ char *link = NULL;
+        bool autoprobe = pf->autoprobe;
+        FakeDevice in = {
+                .address = addr,
+                .parent = parent,
+                .vendor = pf->vendor,
+                .device = pf->vf_device,
+                .class = pf->class,
+                .group = next_group(f),
+                .host_driver = vf_driver,
+        };
+
+        fake_sysfs_add_device(f, &in); /* moves f->devs: pf is stale from here */
+        vf = get_dev(f, addr);
+        vf->physfn = xstrdup(pf_address);
+        link = xprintf("%s/physfn", vf->dir);
+        symlink_rel(f, link, pfdir);
+        link = mfree(link);
+        link = xprintf("%s/virtfn%u", pfdir, k);
+        symlink_rel(f, link, vf->dir);
+        if (autoprobe && vf->host_driver)
+                (void) driver_probe(f, vf, vf->host_driver);
+        render_device(f, vf);
+}
+
+static void pf_remove_vfs(FakeSysfs *f, const char *pf_address) {
+        unsigned n = get_dev(f, pf_address)->numvfs;
+
+        /* The kernel removes them last first. */
+        for (unsigned k = n; k-- > 0;) {
+                FakeDev *pf = get_dev(f, pf_address);
+                _cleanup_free_ char *addr = vf_address(pf, k);
+                _cleanup_free_ char *link = xprintf("%s/virtfn%u", pf->dir, k);
+
+                unlink_rel(f, link);
+                if (find_dev(f, addr))
+                        fake_sysfs_remove_device(f, addr);
+        }
+        get_dev(f, pf_address)->numvfs = 0;
+        save_model_if(f);
+}
+
+static int pf_set_numvfs(FakeSysfs *f, const char *pf_address, const char *v) {
+        FakeDev *d = get_dev(f, pf_address);
+        unsigned long n;
+        char *end;
+
+        errno = 0;
+        n = strtoul(v, &end, 0);
+        if (!*v || *end || errno || n > 0xffff)
+                return -EINVAL;
+        if (n > d->totalvfs)
+                return -ERANGE;
+        if (n == d->numvfs)
+                return 0;
+        /* No driver, or one without sriov_configure (pci-stub; vfio-pci
+         * without enable_sriov answers the same). */
+        if (!d->driver || strstr(d->driver, "vfio") || streq(d->driver, "pci-stub"))
+                return -ENOENT;
+        if (n == 0) {
+                pf_remove_vfs(f, pf_address);
+                return 0;
+        }
+        if (d->numvfs)
+                return -EBUSY;
+        for (unsigned k = 0; k < n; k++)
+                vf_add(f, pf_address, k);
+        get_dev(f, pf_address)->numvfs = (unsigned) n;
+        save_model_if(f);
+        return 0;
+}
+
+static int pf_set_autoprobe(FakeDev *d, const char *v) {
+        if (streq(v, "1") || streq(v, "y") || streq(v, "Y"))
+                d->autoprobe = true;
+        else if (streq(v, "0") || streq(v, "n") || streq(v, "N"))
+                d->autoprobe = false;
+        else
+                return -EINVAL;
+        return 0;
+}
+
 /* Splits a write path into (device address or NULL, driver name or NULL,
  * attribute). "bus/pci/devices/A/driver/unbind" is the bound driver's
  * unbind; a path through a device's real directory is the same device. */
@@ -1092,8 +1263,9 @@ int fake_kernel_hook(void *userdata, const char *path, const char *value) {
         if (!parse_path(f, path, &dev_addr, &driver, &attr))
                 goto unknown;
 
-        if (dev_addr && streq(attr, "driver_override")) {
-                what = "driver_override";
+        if (dev_addr && (streq(attr, "driver_override") || streq(attr, "sriov_numvfs") ||
+                         streq(attr, "sriov_drivers_autoprobe"))) {
+                what = attr;
                 target = dev_addr;
         } else if (!dev_addr && (streq(attr, "unbind") || streq(attr, "bind") ||
                                  streq(attr, "drivers_probe"))) {
@@ -1110,7 +1282,13 @@ int fake_kernel_hook(void *userdata, const char *path, const char *value) {
         if (take_failure(f, d->address, what, &r))
                 goto done;
 
-        if (streq(what, "driver_override")) {
+        if (streq(what, "sriov_numvfs")) {
+                _cleanup_free_ char *a = xstrdup(d->address);
+                r = pf_set_numvfs(f, a, v);
+                d = get_dev(f, a);
+        } else if (streq(what, "sriov_drivers_autoprobe")) {
+                r = pf_set_autoprobe(d, v);
+        } else if (streq(what, "driver_override")) {
                 if (strlen(value) >= 4095) {
                         r = -EINVAL;
                         goto done;
@@ -1121,6 +1299,12 @@ int fake_kernel_hook(void *userdata, const char *path, const char *value) {
                 if (!streq_ptr(d->driver, driver)) {
                         r = -ENODEV;
                         goto done;
+                }
+                if (d->numvfs && !d->keep_vfs) {
+                        /* Most PF drivers disable SR-IOV in their remove(). */
+                        _cleanup_free_ char *a = xstrdup(d->address);
+                        pf_remove_vfs(f, a);
+                        d = get_dev(f, a);
                 }
                 free(d->driver);
                 d->driver = NULL;
@@ -1175,8 +1359,16 @@ static void save_model(FakeSysfs *f) {
                                             f->iommu ? 1 : 0);
 
         for (size_t i = 0; i < f->n_devs; i++) {
-                char *more = xprintf("%sdevice %s host=%s initial=%s\n", text, f->devs[i].address,
-                                     dash(f->devs[i].host_driver), dash(f->devs[i].initial));
+                const FakeDev *d = &f->devs[i];
+                char *more = xprintf("%sdevice %s host=%s initial=%s\n", text, d->address,
+                                     dash(d->host_driver), dash(d->initial));
+                free(text);
+                text = more;
+                if (!d->totalvfs)
+                        continue;
+                more = xprintf("%ssriov %s total=%u vendor=%04x vfdev=%04x class=%06x keep=%d vfdrv=%s\n", text,
+                               d->address, d->totalvfs, d->vendor, d->vf_device, (unsigned) d->class,
+                               d->keep_vfs ? 1 : 0, dash(d->vf_driver));
                 free(text);
                 text = more;
         }
@@ -1217,6 +1409,10 @@ void fake_sysfs_unlock(int fd) {
 
 typedef struct ModelEntry {
         char *address, *host, *initial;
+        bool sriov; /* a "sriov" line: the rest below, not host/initial */
+        unsigned total, vendor, vfdev, class;
+        int keep;
+        char *vfdrv;
 } ModelEntry;
 
 /* Reads the model file; returns -1/0/1 for "no file"/iommu off/on. */
@@ -1245,6 +1441,15 @@ static int read_model(FakeSysfs *f, ModelEntry **ret, size_t *ret_n) {
                 else if (sscanf(line, "device %63s host=%255s initial=%255s", a, h, i) == 3) {
                         *ret = xrealloc(*ret, *ret_n + 1, sizeof(ModelEntry));
                         (*ret)[(*ret_n)++] = (ModelEntry) { xstrdup(a), undash(h), undash(i) };
+                } else {
+                        ModelEntry e = { .sriov = true };
+                        if (sscanf(line, "sriov %63s total=%u vendor=%x vfdev=%x class=%x keep=%d vfdrv=%255s", a,
+                                   &e.total, &e.vendor, &e.vfdev, &e.class, &e.keep, h) != 7)
+                                continue;
+                        e.address = xstrdup(a);
+                        e.vfdrv = undash(h);
+                        *ret = xrealloc(*ret, *ret_n + 1, sizeof(ModelEntry));
+                        (*ret)[(*ret_n)++] = e;
                 }
         }
         free(line);
@@ -1298,8 +1503,27 @@ static bool load_device(FakeSysfs *f, const char *address, const ModelEntry *mod
         d.group = group ? atoi(group) : -1;
         d.host_driver = xstrdup(d.driver);
         d.initial = xstrdup(d.driver);
+        p = mfree(p);
+        p = xprintf("%s/physfn", d.dir);
+        d.physfn = read_link_name(f, p);
         for (size_t i = 0; i < n_model; i++)
-                if (streq(model[i].address, address)) {
+                if (streq(model[i].address, address) && model[i].sriov) {
+                        _cleanup_free_ char *nv = NULL, *ap = NULL;
+
+                        d.totalvfs = model[i].total;
+                        d.vendor = (uint16_t) model[i].vendor;
+                        d.vf_device = (uint16_t) model[i].vfdev;
+                        d.class = model[i].class;
+                        d.keep_vfs = model[i].keep;
+                        d.vf_driver = xstrdup(model[i].vfdrv);
+                        p = mfree(p);
+                        p = xprintf("%s/sriov_numvfs", d.dir);
+                        if (read_attr(f->rootfd, p, &nv) >= 0)
+                                d.numvfs = (unsigned) strtoul(nv, NULL, 10);
+                        p = mfree(p);
+                        p = xprintf("%s/sriov_drivers_autoprobe", d.dir);
+                        d.autoprobe = read_attr(f->rootfd, p, &ap) < 0 || !streq(ap, "0");
+                } else if (streq(model[i].address, address)) {
                         free(d.host_driver);
                         free(d.initial);
                         d.host_driver = xstrdup(model[i].host);
@@ -1332,6 +1556,8 @@ static void clear_devs(FakeSysfs *f) {
                 free(f->devs[i].host_driver);
                 free(f->devs[i].initial);
                 free(f->devs[i].override);
+                free(f->devs[i].vf_driver);
+                free(f->devs[i].physfn);
         }
         f->devs = mfree(f->devs);
         f->n_devs = 0;
@@ -1377,6 +1603,7 @@ void fake_sysfs_reload(FakeSysfs *f) {
                 free(model[i].address);
                 free(model[i].host);
                 free(model[i].initial);
+                free(model[i].vfdrv);
         }
         free(model);
 }
@@ -1484,6 +1711,8 @@ void fake_sysfs_remove_device(FakeSysfs *f, const char *address) {
         free(d->host_driver);
         free(d->initial);
         free(d->override);
+        free(d->vf_driver);
+        free(d->physfn);
         memmove(&f->devs[idx], &f->devs[idx + 1], (f->n_devs - idx - 1) * sizeof(FakeDev));
         f->n_devs--;
         save_model_if(f);

@@ -58,6 +58,16 @@ typedef struct FakeDevice {
         const char *host_driver; /* what a probe binds with no override; NULL: driver */
         const char *driver_override; /* NULL: unset */
         bool boot_vga;           /* writes boot_vga "1" (else "0" for class 03xxxx) */
+        /* SR-IOV: a physical function that can make this many VFs (0: none).
+         * Writing N to its sriov_numvfs makes VFs N at devfn + 1 + k, each in
+         * a new IOMMU group, with physfn/virtfnK links, probed on creation
+         * unless sriov_drivers_autoprobe is 0; the kernel's errors (ERANGE,
+         * ENOENT without a PF driver, EBUSY for N while it has VFs). */
+        unsigned sriov_totalvfs;
+        uint16_t sriov_vf_device;    /* the VFs' device ID; 0: the PF's own */
+        const char *sriov_vf_driver; /* what binds a VF on probe; NULL: nothing matches */
+        bool sriov_keep_vfs_on_unbind; /* the PF's driver leaves its VFs on unbind
+                                        * (most remove them: the default) */
 } FakeDevice;
 
 void fake_sysfs_add_device(FakeSysfs *f, const FakeDevice *d);
@@ -93,7 +103,7 @@ char *fake_sysfs_digest(FakeSysfs *f);
 /* The fake kernel: install with vfpt_sysfs_set_kernel_hook(s, fake_kernel_hook, f). */
 int fake_kernel_hook(void *userdata, const char *path, const char *value);
 /* Fail the (after_n + 1)-th write, counted from this call, of what ("driver_override", "unbind",
- * "drivers_probe", "bind") for address, once, with -error; the tree is left
+ * "drivers_probe", "bind", "sriov_numvfs", "sriov_drivers_autoprobe") for address, once, with -error; the tree is left
  * as if the write never happened. */
 void fake_kernel_fail(FakeSysfs *f, const char *address, const char *what, int error, unsigned after_n);
 /* Drop all failures not yet triggered. */
@@ -140,5 +150,12 @@ void fake_sysfs_remove_device(FakeSysfs *f, const char *address);
 /* What a person's `echo VALUE > /sys/PATH` does: writes the file, then the
  * fake kernel gives it its meaning. Returns the kernel's 0 or -errno. */
 int fake_kernel_store(FakeSysfs *f, const char *path, const char *value);
+/* SR-IOV state as the fake kernel has it: the VFs a PF has now, and its
+ * sriov_drivers_autoprobe. */
+unsigned fake_sysfs_numvfs(FakeSysfs *f, const char *pf);
+bool fake_sysfs_autoprobe(FakeSysfs *f, const char *pf);
+/* The address of a PF's VF k (0-based), whether it exists or not; caller frees. */
+char *fake_sysfs_vf_address(FakeSysfs *f, const char *pf, unsigned k);
+
 /* Whether the model has a device at address. */
 bool fake_sysfs_has_device(FakeSysfs *f, const char *address);

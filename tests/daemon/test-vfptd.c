@@ -59,17 +59,23 @@
 #define PORT2 "0000:00:1d.0"
 #define HOT "0000:02:00.0"
 
+/* An SR-IOV PF (tree option sriov_pf) and the VFs it gets. */
+#define SRIOV_PF "0000:03:00.0"
+#define SRIOV_VF0 "0000:03:00.1"
+#define SRIOV_VF1 "0000:03:00.2"
+
 #define RULE_NIC "[nic]\naddresses = " NIC "\n"
 #define RULE_HOT "[hot]\naddresses = " HOT "\n"
 
 #define STATUS_GROUP7 "STATUS=2 devices in 1 group bound to vfio-pci; 0 absent; 0 refused; 0 failed"
 #define STATUS_NONE "STATUS=0 devices in 0 groups bound to vfio-pci; 0 absent; 0 refused; 0 failed"
 
-static const char *const uevent_devices[] = { BRIDGE, NIC, USB, PORT2, HOT };
+static const char *const uevent_devices[] = { BRIDGE, NIC, USB, PORT2, HOT, SRIOV_PF };
 
 typedef struct TreeOptions {
         const char *nic_driver; /* default e1000e */
         const char *nic_host;   /* what a probe binds; default: nic_driver */
+        bool sriov_pf;          /* add SRIOV_PF, an NVMe on nvme that can make 4 VFs */
 } TreeOptions;
 
 typedef struct Daemon {
@@ -221,6 +227,12 @@ static void build_tree(Daemon *d, const TreeOptions *o) {
         fake_sysfs_add_device(f, &(FakeDevice) {
                 .address = PORT2, .vendor = 0x8086, .device = 0xa111, .bridge = true,
                 .group = 9, .driver = "pcieport" });
+        if (o->sriov_pf) {
+                fake_sysfs_add_driver(f, "nvme");
+                fake_sysfs_add_device(f, &(FakeDevice) {
+                        .address = SRIOV_PF, .vendor = 0x1b36, .device = 0x0010, .class = 0x010802,
+                        .group = 11, .driver = "nvme", .sriov_totalvfs = 4, .sriov_vf_driver = "nvme" });
+        }
         fake_sysfs_save_model(f);
         fake_sysfs_free(f);
 }
@@ -1157,6 +1169,49 @@ START_TEST(test_killed_at_any_write_vfptd_converges_after_restart) {
 }
 END_TEST
 
+/* SR-IOV: vfptd makes the VFs with the PF's autoprobe off, claims them and
+ * not the PF; when the PF's driver is unbound (its VFs go with it) and
+ * bound again, the PF's bind uevent alone makes vfptd make and claim them
+ * again. */
+START_TEST(test_sriov_vfs_are_made_claimed_and_made_again_after_the_pf_is_rebound) {
+        _cleanup_free_ char *writes = NULL;
+        const char *autoprobe, *numvfs, *m;
+        Daemon d;
+
+        daemon_init(&d, &(TreeOptions) { .sriov_pf = true });
+        conf_write(&d, "10-vfs.conf", "[vfs]\nids = 1b36:0010\nsriov_numvfs = 2\n");
+        daemon_start(&d);
+        m = daemon_expect(&d, "READY=1", 10);
+        assert_status(&d, m, "STATUS=2 devices in 2 groups bound to vfio-pci; 0 absent; 0 refused; 0 failed");
+        assert_driver(&d, SRIOV_VF0, "vfio-pci");
+        assert_driver(&d, SRIOV_VF1, "vfio-pci");
+        assert_driver(&d, SRIOV_PF, "nvme");
+        assert_override(&d, SRIOV_PF, NULL);
+        writes = read_file(d.writes);
+        autoprobe = strstr(writes, SRIOV_PF "/sriov_drivers_autoprobe=0");
+        numvfs = strstr(writes, SRIOV_PF "/sriov_numvfs=2");
+        daemon_assert(&d, autoprobe && numvfs && autoprobe < numvfs, "autoprobe was not turned off before sriov_numvfs");
+        daemon_assert(&d, writes_count(&d, "drivers/nvme/unbind") == 0, "something was unbound from nvme");
+
+        {
+                Tree t = tree_begin(&d);
+                ck_assert_int_eq(fake_kernel_store(t.f, "bus/pci/drivers/nvme/unbind", SRIOV_PF), 0);
+                ck_assert(!fake_sysfs_has_device(t.f, SRIOV_VF0));
+                ck_assert_int_eq(fake_kernel_store(t.f, "bus/pci/drivers/nvme/bind", SRIOV_PF), 0);
+                tree_end(&t);
+        }
+        uevent(&d, SRIOV_PF, "bind");
+        wait_driver(&d, SRIOV_VF0, "vfio-pci", 10);
+        wait_driver(&d, SRIOV_VF1, "vfio-pci", 10);
+        assert_driver(&d, SRIOV_PF, "nvme");
+        wait_log_count(&d, SRIOV_PF " [1b36:0010]: made 2 virtual functions", 2, 10);
+        daemon_assert(&d, writes_count(&d, SRIOV_PF "/driver_override") == 0, "the PF's driver_override was written");
+        assert_writes_clean(&d);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("vfptd");
         struct {
@@ -1175,6 +1230,7 @@ static Suite *suite(void) {
                 { "restart", test_restarted_vfptd_adopts_its_claims_and_releases_to_the_original_driver, 1 },
                 { "failure", test_failed_probe_of_the_second_device_puts_the_group_back, 1 },
                 { "crash", test_killed_at_any_write_vfptd_converges_after_restart, 2 * CRASH_POINTS },
+                { "sriov", test_sriov_vfs_are_made_claimed_and_made_again_after_the_pf_is_rebound, 1 },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {

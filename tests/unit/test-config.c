@@ -989,6 +989,101 @@ START_TEST(test_rule_match_with_ids_and_addresses_needs_both)
 }
 END_TEST
 
+/* ---- sriov_numvfs ------------------------------------------------------ */
+
+START_TEST(test_sriov_numvfs_is_read)
+{
+        VfptConfig *c = load_string_ok("s.conf", "[vfs]\nids = 1b36:0010\nsriov_numvfs = 4\n");
+        const VfptRule *r;
+
+        assert_no_errors(c);
+        r = find_rule(c, "vfs");
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_eq(r->sriov_numvfs, 4);
+        ck_assert_uint_eq(r->sriov_line, 3);
+        vfpt_config_free(c);
+}
+END_TEST
+
+START_TEST(test_rule_without_sriov_numvfs_has_none)
+{
+        VfptConfig *c = load_string_ok("s.conf", "[nic]\nids = 8086:10d3\n");
+        const VfptRule *r = find_rule(c, "nic");
+
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_eq(r->sriov_numvfs, 0);
+        vfpt_config_free(c);
+}
+END_TEST
+
+static const struct {
+        const char *value, *says;
+} bad_numvfs[] = {
+        { "four", "expected a number of virtual functions like 4, got 'four'" },
+        { "-1", "got '-1'" },
+        { "0x10", "got '0x10'" },
+        { "2 VFs", "got '2 VFs'" },
+        { "0", "at least 1 virtual function" },
+        { "65536", "at most 65535" },
+        { "99999999999999999999999", "at most 65535" },
+};
+
+START_TEST(test_sriov_numvfs_bad_values_are_errors_naming_the_value)
+{
+        char text[128];
+        VfptConfig *c;
+        const VfptConfigError *e;
+
+        snprintf(text, sizeof(text), "[vfs]\nids = 1b36:0010\nsriov_numvfs = %s\n", bad_numvfs[_i].value);
+        c = load_string_ok("s.conf", text);
+        e = single_error(c);
+        ck_assert_uint_eq(e->line, 3);
+        ck_assert_str_eq(e->key, "sriov_numvfs");
+        assert_starts_with(e->message, "s.conf:3: key 'sriov_numvfs':");
+        assert_contains(e->message, bad_numvfs[_i].says);
+        ck_assert_uint_eq(c->n_rules, 0);
+        vfpt_config_free(c);
+}
+END_TEST
+
+START_TEST(test_sriov_numvfs_with_wildcard_device_id_is_an_error)
+{
+        VfptConfig *c = load_string_ok("s.conf", "[vfs]\nids = 8086:*\n\nsriov_numvfs = 2\n");
+        const VfptConfigError *e = single_error(c);
+
+        ck_assert_uint_eq(e->line, 4);
+        ck_assert_str_eq(e->key, "sriov_numvfs");
+        assert_contains(e->message, "8086:*");
+        assert_contains(e->message, "[vfs]");
+        ck_assert_uint_eq(c->n_rules, 0);
+        vfpt_config_free(c);
+}
+END_TEST
+
+START_TEST(test_sriov_numvfs_given_twice_is_an_error)
+{
+        VfptConfig *c = load_string_ok("s.conf", "[vfs]\naddresses = 03:00.0\nsriov_numvfs = 2\nsriov_numvfs = 3\n");
+        const VfptConfigError *e = single_error(c);
+
+        ck_assert_uint_eq(e->line, 4);
+        assert_contains(e->message, "given twice");
+        vfpt_config_free(c);
+}
+END_TEST
+
+START_TEST(test_sriov_rule_by_address_alone_is_fine)
+{
+        VfptConfig *c = load_string_ok("s.conf", "[vfs]\naddresses = 0000:03:00.*\nsriov_numvfs = 8\ndriver = pci-stub\n");
+
+        const VfptRule *r = find_rule(c, "vfs");
+
+        assert_no_errors(c);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_eq(r->sriov_numvfs, 8);
+        vfpt_config_free(c);
+}
+END_TEST
+
 static Suite *config_suite(void) {
         Suite *s = suite_create("config");
         TCase *tc;
@@ -1013,6 +1108,16 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_design_example_parses);
         tcase_add_test(tc, test_empty_text_gives_no_rules_and_no_errors);
         tcase_add_test(tc, test_long_ids_line_is_read_whole_or_refused);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("sriov");
+        tcase_add_test(tc, test_sriov_numvfs_is_read);
+        tcase_add_test(tc, test_rule_without_sriov_numvfs_has_none);
+        tcase_add_loop_test(tc, test_sriov_numvfs_bad_values_are_errors_naming_the_value, 0,
+                            (int) (sizeof(bad_numvfs) / sizeof(bad_numvfs[0])));
+        tcase_add_test(tc, test_sriov_numvfs_with_wildcard_device_id_is_an_error);
+        tcase_add_test(tc, test_sriov_numvfs_given_twice_is_an_error);
+        tcase_add_test(tc, test_sriov_rule_by_address_alone_is_fine);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("errors");
