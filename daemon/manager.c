@@ -519,15 +519,17 @@ static void early_overrides(Manager *m, const VfptConfig *c, char **added) {
                 if (vfpt_sysfs_write(m->sysfs, fd, dir, VFPT_ATTR_DRIVER_OVERRIDE, rule->driver) < 0)
                         continue;
                 log_debug("%s: driver_override set to %s on arrival (rule '%s')", address, rule->driver, rule->name);
-                /* The kernel's own probe may bind it before the plan runs, with
-                 * no step of ours: remember now that it came without a driver. */
-                (void) vfpt_record_write(m->records_dir, address, NULL);
                 /* Alone in its group, it needs nothing more than a probe: done
                  * here, it is on its driver before a pass could start (the
                  * hotplug latency of tests/bench). */
                 if (early_probe_ok(fd, address, c, class, &addr, vendor, device) &&
                     vfpt_sysfs_write(m->sysfs, vfpt_sysfs_root_fd(m->sysfs), "", VFPT_SYSFS_PCI_DRIVERS_PROBE, address) >= 0)
                         log_debug("%s: probed on arrival (the only endpoint of its IOMMU group)", address);
+                /* It came without a driver: the record says so, for the pass
+                 * this thread asks for next (written after the probe, which it
+                 * does not have to wait for; a crash in between leaves a device
+                 * on vfio-pci with no record, which is released the same way). */
+                (void) vfpt_record_write(m->records_dir, address, NULL);
                 pthread_mutex_lock(&m->lock);
                 (void) strv_extend(&m->early, address);
                 pthread_mutex_unlock(&m->lock);
