@@ -293,16 +293,32 @@ _vm_fault_preload() {
 
 # vm_project_image — print the path of the guest image with this build of
 # the project installed, building it if the installed files changed.
+# With VM_FROM_DEB=1 (set before vm_disk_new) the project comes instead from
+# its Debian package: built on the host from this source tree
+# (tests/package/build-deb.sh, cached with the package suite's build) and
+# installed with `dpkg -i` in the image, whose postinst enables vfptd.
+VM_FROM_DEB=${VM_FROM_DEB:-0}
 vm_project_image() {
-	local base inst key img lock stage probe preload f
+	local base inst key img lock stage probe preload f deb='' prefix=project
 	base=$(vm_base) || exit 1
 	mkdir -p "$VM_WORK"
+	if [ "$VM_FROM_DEB" = 1 ]; then
+		f=$("$VM_SRCDIR/../package/build-deb.sh" "$VM_SRCDIR/../.." "$VM_BUILDDIR/package") ||
+			vm_fail "building the Debian package failed"
+		deb=$(find "$f" -maxdepth 1 -name 'vfpt_*.deb' | head -n1)
+		[ -f "$deb" ] || vm_fail "no vfpt_*.deb in $f"
+		prefix=package
+	fi
 	exec {lock}>"$VM_WORK/.lock"
 	flock "$lock"
 	inst=$VM_WORK/install
 	rm -rf "$inst"
-	meson install -C "$VM_BUILDDIR" --destdir "$inst" --no-rebuild >"$VM_WORK/install.log" 2>&1 ||
-		{ flock -u "$lock"; cat "$VM_WORK/install.log" >&2; vm_fail "meson install --destdir failed"; }
+	if [ -n "$deb" ]; then
+		mkdir -p "$inst"
+	else
+		meson install -C "$VM_BUILDDIR" --destdir "$inst" --no-rebuild >"$VM_WORK/install.log" 2>&1 ||
+			{ flock -u "$lock"; cat "$VM_WORK/install.log" >&2; vm_fail "meson install --destdir failed"; }
+	fi
 	probe=$(_vm_probe_bin) || exit 1
 	# The test helpers and the VFIO probe, where the guest finds them.
 	install -D -m 0755 "$probe" "$inst/usr/local/bin/vfio-probe"
@@ -316,17 +332,27 @@ vm_project_image() {
 	key=$({
 		cat "$base/key" "${BASH_SOURCE[0]}"
 		tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$inst" -cf - .
+		[ -z "$deb" ] || cat "$deb"
 	} | sha256sum | cut -c1-16)
-	img=$VM_WORK/project-$key.img
+	img=$VM_WORK/$prefix-$key.img
 	if [ ! -f "$img" ]; then
 		vm_log "layering the project onto the base -> $img"
 		stage=$VM_WORK/stage
 		rm -rf "$stage"
 		cp -a --reflink=auto "$base/rootfs" "$stage"
 		cp -a "$inst/." "$stage/"
-		mkdir -p "$stage/etc/vfpt.d"
 		chroot "$stage" systemctl enable vfpt-test-agent.service >/dev/null 2>&1
-		if [ -f "$stage/usr/lib/systemd/system/vfptd.service" ] || [ -f "$stage/lib/systemd/system/vfptd.service" ]; then
+		if [ -n "$deb" ]; then
+			cp "$deb" "$stage/tmp/vfpt.deb"
+			chroot "$stage" dpkg -i /tmp/vfpt.deb >"$VM_WORK/dpkg.log" 2>&1 ||
+				{ flock -u "$lock"; cat "$VM_WORK/dpkg.log" >&2; vm_fail "dpkg -i $(basename "$deb") failed in the image"; }
+			rm -f "$stage/tmp/vfpt.deb"
+			vm_log "installed $(basename "$deb") with dpkg -i"
+		fi
+		mkdir -p "$stage/etc/vfpt.d"
+		if [ -n "$deb" ]; then
+			: # enabled by the package's postinst, or not at all
+		elif [ -f "$stage/usr/lib/systemd/system/vfptd.service" ] || [ -f "$stage/lib/systemd/system/vfptd.service" ]; then
 			chroot "$stage" systemctl enable vfptd.service >"$VM_WORK/enable.log" 2>&1 ||
 				{ flock -u "$lock"; cat "$VM_WORK/enable.log" >&2; vm_fail "systemctl enable vfptd.service failed in the image"; }
 		else
@@ -344,7 +370,7 @@ vm_project_image() {
 		mke2fs -q -t ext4 -L vfpt-root -d "$stage" -F "$img.tmp" "$VM_DISK_SIZE" >"$VM_WORK/mke2fs.log" 2>&1 ||
 			{ flock -u "$lock"; vm_fail "mke2fs -d failed"; }
 		rm -rf "$stage"
-		find "$VM_WORK" -maxdepth 1 -name 'project-*.img' ! -name "project-$key.img" -delete
+		find "$VM_WORK" -maxdepth 1 -name "$prefix-*.img" ! -name "$prefix-$key.img" -delete
 		mv "$img.tmp" "$img"
 	fi
 	flock -u "$lock"
