@@ -17,6 +17,7 @@
 #
 # Skips (77) when not root or when the packaging tools are missing.
 # shellcheck disable=SC2317 # functions called through traps
+# shellcheck disable=SC2016 # dpkg-query formats: ${Field} is for dpkg-query
 set -uo pipefail
 
 srcdir=$(cd "${1:?usage: test-package.sh SRCDIR BUILDDIR}" && pwd)

@@ -9,6 +9,7 @@
 # shellcheck disable=SC2016 # $... in single quotes expands in the guest
 . "$(dirname "$0")/lib.sh"
 vm_init package "$1"
+# shellcheck disable=SC2034 # read by lib.sh (vm_project_image)
 VM_FROM_DEB=1
 vm_disk_new
 vm_boot
