@@ -9,6 +9,7 @@
 
 #include "bus-names.h"
 #include "ctl.h"
+#include "ctl-initramfs.h"
 #include "vfpt-address.h"
 #include "vfpt-names.h"
 #include "vfpt-sysfs.h"
@@ -271,6 +272,15 @@ static void print_device_json(const DeviceInfo *d) {
         fputc('}', stdout);
 }
 
+/* A line when the initramfs would claim other devices than the drop-ins say. */
+static void print_initramfs_stale(void) {
+        _cleanup_free_ char *detail = NULL, *fix = NULL;
+        CtlInitramfsState state;
+
+        if (ctl_initramfs_system_state(&state, &detail, &fix) >= 0 && state == CTL_INITRAMFS_STALE)
+                printf("initramfs: %s; %s\n", detail, strna(fix));
+}
+
 int ctl_status(const CtlOptions *o) {
         _cleanup_(bus_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *props = NULL, *list = NULL;
@@ -339,6 +349,7 @@ int ctl_status(const CtlOptions *o) {
         for (size_t i = 0; mi.config_errors && mi.config_errors[i]; i++)
                 printf("configuration error: %s\n", mi.config_errors[i]);
         strv_free(mi.config_errors);
+        print_initramfs_stale();
         if (n == 0) {
                 printf("No rule matches a device (rules in /etc/vfpt.d/*.conf; vfptctl plan shows the effect).\n");
                 return CTL_EXIT_OK;

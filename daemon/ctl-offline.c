@@ -12,6 +12,7 @@
 #include <systemd/sd-hwdb.h>
 
 #include "ctl.h"
+#include "ctl-initramfs.h"
 #include "manager.h"
 #include "vfpt-names.h"
 #include "vfpt-util.h"
@@ -444,17 +445,37 @@ static void check_cmdline(const char *cmdline, Check *c) {
                                 "such group can still reach each other");
 }
 
+/* Whether the initramfs (initramfs-tools hook) claims with the drop-ins in
+ * force; false when the early claim is not in use at all. */
+static bool check_initramfs(Check *c) {
+        CtlInitramfsState state;
+
+        c->name = "initramfs claim";
+        c->ok = -1;
+        if (ctl_initramfs_system_state(&state, &c->detail, &c->fix) < 0 || state == CTL_INITRAMFS_UNUSED) {
+                free(c->detail);
+                free(c->fix);
+                c->detail = c->fix = NULL;
+                return false;
+        }
+        return true;
+}
+
 int ctl_check(const CtlOptions *o) {
         _cleanup_free_ char *cmdline = read_file_at(proc_root(o), "cmdline");
-        Check checks[4] = {};
+        Check checks[5] = {};
+        size_t n_checks = 4;
         bool ready = true;
 
         check_iommu(o, cmdline ? cmdline : "", &checks[0]);
         check_interrupts(o, cmdline ? cmdline : "", checks[0].ok == 1, &checks[1]);
         check_modules(o, &checks[2]);
         check_cmdline(cmdline, &checks[3]);
-        for (size_t i = 0; i < ELEMENTSOF(checks); i++)
+        for (size_t i = 0; i < n_checks; i++)
                 ready = ready && checks[i].ok != 0;
+        /* Only information, and only where the initramfs claim is in use. */
+        if (check_initramfs(&checks[4]))
+                n_checks++;
 
         if (o->json) {
                 bool f = true;
@@ -465,7 +486,7 @@ int ctl_check(const CtlOptions *o) {
                 json_string(stdout, cmdline);
                 json_key(stdout, &f, "checks");
                 fputc('[', stdout);
-                for (size_t i = 0; i < ELEMENTSOF(checks); i++) {
+                for (size_t i = 0; i < n_checks; i++) {
                         bool g = true;
                         printf("%s{", i ? "," : "");
                         json_key(stdout, &g, "check");
@@ -480,7 +501,7 @@ int ctl_check(const CtlOptions *o) {
                 }
                 fputs("]}\n", stdout);
         } else {
-                for (size_t i = 0; i < ELEMENTSOF(checks); i++) {
+                for (size_t i = 0; i < n_checks; i++) {
                         printf("%-5s %s: %s\n", checks[i].ok < 0 ? "info" : checks[i].ok ? "ok" : "FAIL",
                                checks[i].name, strna(checks[i].detail));
                         if (checks[i].fix)
@@ -488,7 +509,7 @@ int ctl_check(const CtlOptions *o) {
                 }
                 printf("%s\n", ready ? "ready for passthrough" : "NOT ready for passthrough");
         }
-        for (size_t i = 0; i < ELEMENTSOF(checks); i++) {
+        for (size_t i = 0; i < n_checks; i++) {
                 free(checks[i].detail);
                 free(checks[i].fix);
         }

@@ -1104,3 +1104,36 @@ void manager_print_plan(Manager *m, FILE *f) {
         status = manager_status(m);
         fprintf(f, "summary: %s\n", strna(status));
 }
+
+/* vfptd --once (the initramfs): one pass that acts, as the daemon's first
+ * one does, on the calling thread; no uevents, no bus, no sd_notify. The
+ * records go to records_dir, where the daemon started later adopts them. */
+int manager_claim_once(Manager *m) {
+        State *st = NULL;
+        size_t counts[_VFPT_STATE_MAX];
+        int r;
+
+        r = vfpt_sysfs_open(&m->sysfs, m->sysfs_root);
+        if (r < 0)
+                return log_error_errno(r, "Cannot open sysfs at %s: %s", m->sysfs_root, strerror(-r));
+        r = vfpt_sysfs_set_host_paths(m->sysfs, m->proc_root, m->vfio_dir);
+        if (r < 0)
+                return log_error_errno(r, "Out of memory");
+        load_modules(m, m->config->config);
+        r = reconcile_once(m, m->config, true, &st);
+        if (r < 0)
+                return r;
+        log_decisions(NULL, st);
+        state_free(m->state);
+        m->state = st;
+
+        vfpt_plan_count(st->plan, counts);
+        for (size_t i = 0; i < st->plan->n_devices; i++) {
+                const VfptPlanDevice *pd = &st->plan->devices[i];
+
+                if (pd->state == VFPT_STATE_FAILED || pd->state == VFPT_STATE_CLAIM || pd->state == VFPT_STATE_RELEASE)
+                        log_error("%s: not in its planned state: %s%s%s", plan_device_key(st, pd),
+                                  vfpt_device_state_to_string(pd->state), pd->reason ? ": " : "", pd->reason ? pd->reason : "");
+        }
+        return (int) (counts[VFPT_STATE_FAILED] + counts[VFPT_STATE_CLAIM] + counts[VFPT_STATE_RELEASE]);
+}

@@ -122,6 +122,11 @@ int manager_load_config(Manager *m, bool reload);
 int manager_plan_once(Manager *m);
 void manager_print_plan(Manager *m, FILE *f);
 
+/* vfptd --once: load the drivers' modules, reconcile once and act, on this
+ * thread; result in m->state. Returns how many devices did not reach their
+ * planned state (each logged), or -errno when the pass could not run. */
+int manager_claim_once(Manager *m);
+
 /* The daemon proper: uevent monitor, worker, first reconcile. */
 int manager_start(Manager *m, sd_event *e);
 /* Asks for a reconcile; returns its generation. */

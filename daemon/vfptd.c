@@ -19,6 +19,8 @@
 /* -1: join the system bus unless vfptd runs on a test's sysfs tree and no bus
  * is named in DBUS_SYSTEM_BUS_ADDRESS (a test must never join the host's bus). */
 static int arg_bus = -1;
+static bool arg_once;
+static bool arg_list_config_files;
 
 static void help(void) {
         printf("Usage: vfptd [OPTIONS]\n"
@@ -37,6 +39,13 @@ static void help(void) {
                "                      listen to the kernel's uevents (default: wins the race\n"
                "                      against udev loading host drivers) or udev's\n"
                "  --dry-run           print the plan, change nothing, exit (1 if the configuration has errors)\n"
+               "  --once              claim once and exit, without a bus or uevents (the initramfs): exit\n"
+               "                      status 0 when every device reached its planned state, 2 when one did\n"
+               "                      not (the log names it), 1 when the pass could not run or the\n"
+               "                      configuration has errors\n"
+               "  --list-config-files print the drop-ins that outlive a reboot (the runtime directory left\n"
+               "                      out), after precedence and masking, one path a line, and exit\n"
+               "                      (1 if they have errors)\n"
                "  --debug             log debug messages\n"
                "  --version           print the version\n"
                "  --help              print this help\n");
@@ -55,7 +64,7 @@ static int replace_string(char **p, const char *v) {
 /* Returns 1 to go on, 0 to exit successfully, <0 on a usage error. */
 static int parse_argv(Manager *m, int argc, char *argv[]) {
         enum { ARG_CONFIG_DIR = 0x100, ARG_SYSFS_ROOT, ARG_PROC_ROOT, ARG_VFIO_DIR, ARG_RECORDS_DIR, ARG_UEVENT_SOURCE, ARG_DRY_RUN, ARG_DEBUG, ARG_VERSION,
-               ARG_RUNTIME_DIR, ARG_BUS, ARG_NO_BUS };
+               ARG_RUNTIME_DIR, ARG_BUS, ARG_NO_BUS, ARG_ONCE, ARG_LIST_CONFIG_FILES };
         static const struct option options[] = {
                 { "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
                 { "sysfs-root", required_argument, NULL, ARG_SYSFS_ROOT },
@@ -67,6 +76,8 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
                 { "no-bus", no_argument, NULL, ARG_NO_BUS },
                 { "uevent-source", required_argument, NULL, ARG_UEVENT_SOURCE },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
+                { "once", no_argument, NULL, ARG_ONCE },
+                { "list-config-files", no_argument, NULL, ARG_LIST_CONFIG_FILES },
                 { "debug", no_argument, NULL, ARG_DEBUG },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "help", no_argument, NULL, 'h' },
@@ -117,6 +128,12 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
                 case ARG_DRY_RUN:
                         m->dry_run = true;
                         break;
+                case ARG_ONCE:
+                        arg_once = true;
+                        break;
+                case ARG_LIST_CONFIG_FILES:
+                        arg_list_config_files = true;
+                        break;
                 case ARG_DEBUG:
                         log_set_max_level(LOG_DEBUG);
                         break;
@@ -133,6 +150,10 @@ static int parse_argv(Manager *m, int argc, char *argv[]) {
                 fprintf(stderr, "vfptd: unexpected argument '%s'; see --help\n", argv[optind]);
                 return -EINVAL;
         }
+        if (m->dry_run + arg_once + arg_list_config_files > 1) {
+                fprintf(stderr, "vfptd: --dry-run, --once and --list-config-files exclude each other\n");
+                return -EINVAL;
+        }
         return 1;
 }
 
@@ -146,6 +167,49 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         (void) manager_reload(userdata, NULL);
         return 0;
+}
+
+/* The persistent drop-ins: what the initramfs hook packs. */
+static int list_config_files(Manager *m) {
+        _cleanup_strv_free_ char **dirs = NULL;
+        VfptConfig *c = NULL;
+        size_t n_errors;
+        int r;
+
+        for (char **d = m->config_dirs; *d; d++)
+                if ((!m->runtime_dir || !streq(*d, m->runtime_dir)) && (r = strv_extend(&dirs, *d)) < 0)
+                        return log_error_errno(r, "Out of memory");
+        if (!dirs)
+                return 0;
+        r = vfpt_config_load(&c, (const char *const *) dirs);
+        if (r < 0)
+                return log_error_errno(r, "Cannot load the configuration: %s", strerror(-r));
+        for (char **f = c->files; f && *f; f++)
+                printf("%s\n", *f);
+        for (size_t i = 0; i < c->n_errors; i++)
+                log_error("%s", c->errors[i].message);
+        n_errors = c->n_errors;
+        vfpt_config_free(c);
+        if (fflush(stdout) != 0)
+                return log_error_errno(errno, "Cannot write the list: %m");
+        return n_errors > 0 ? -EINVAL : 0;
+}
+
+/* --once: the exit status --help describes. */
+static int claim_once(Manager *m) {
+        _cleanup_free_ char *status = NULL;
+        int r;
+
+        r = manager_claim_once(m);
+        if (r < 0)
+                return EXIT_FAILURE;
+        status = manager_status(m);
+        log_info("%s", strna(status));
+        if (r > 0) {
+                log_error("%d device%s did not reach %s planned state.", r, r == 1 ? "" : "s", r == 1 ? "its" : "their");
+                return 2;
+        }
+        return m->config->config->n_errors > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 static int run(Manager *m) {
@@ -219,9 +283,18 @@ int main(int argc, char *argv[]) {
                 log_error("Out of memory");
                 goto finish;
         }
+        if (arg_list_config_files) {
+                r = list_config_files(m);
+                goto finish;
+        }
         r = manager_load_config(m, false);
         if (r < 0)
                 goto finish;
+        if (arg_once) {
+                r = claim_once(m);
+                manager_free(m);
+                return r;
+        }
 
         if (m->dry_run) {
                 r = manager_plan_once(m);
