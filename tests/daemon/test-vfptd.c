@@ -86,6 +86,7 @@ typedef struct Daemon {
         int notify_fd;
         pid_t pid;
         const char *uevent_source; /* NULL: vfptd's default (kernel) */
+        const char *mode;          /* e.g. "--once"; NULL: the daemon */
         const char *fail;          /* FAKE_KERNEL_FAIL */
         unsigned kill_at;          /* FAKE_KERNEL_KILL_AT, 0: never */
         int exit_status;           /* wait status, once it exited */
@@ -381,6 +382,8 @@ static void daemon_start(Daemon *d) {
                         argv[n++] = "--uevent-source";
                         argv[n++] = d->uevent_source;
                 }
+                if (d->mode)
+                        argv[n++] = d->mode;
                 argv[n] = NULL;
                 execvp(argv[0], (char **) argv);
                 fprintf(stderr, "exec %s: %m\n", argv[0]);
@@ -1212,6 +1215,97 @@ START_TEST(test_sriov_vfs_are_made_claimed_and_made_again_after_the_pf_is_reboun
 }
 END_TEST
 
+/* Waits for a vfptd that exits by itself (--once); returns its exit status. */
+static int wait_exit(Daemon *d, double seconds) {
+        long long deadline = deadline_after(seconds);
+
+        while (daemon_running(d)) {
+                daemon_assert(d, now_ms() < deadline, "vfptd %s did not exit within %g s", strna(d->mode), seconds);
+                nap(d);
+        }
+        daemon_assert(d, WIFEXITED(d->exit_status), "vfptd %s ended with wait status 0x%x", strna(d->mode),
+                      (unsigned) d->exit_status);
+        return WEXITSTATUS(d->exit_status);
+}
+
+/* The initramfs's one-shot claim: claims the group, writes the records the
+ * daemon adopts, says nothing to systemd, exits 0; the daemon started after
+ * it finds nothing to do. */
+START_TEST(test_once_claims_the_group_exits_and_the_daemon_adopts_it) {
+        _cleanup_free_ char *second = NULL;
+        Daemon d;
+        const char *m;
+
+        daemon_init(&d, NULL);
+        conf_write(&d, "10-nic.conf", RULE_NIC);
+        d.mode = "--once";
+        daemon_start(&d);
+        daemon_assert(&d, wait_exit(&d, 20) == 0, "vfptd --once exited with %d", WEXITSTATUS(d.exit_status));
+        notify_receive(&d, 0);
+        daemon_assert(&d, d.n_messages == 0, "vfptd --once sent %zu sd_notify messages", d.n_messages);
+        assert_driver(&d, NIC, "vfio-pci");
+        assert_driver(&d, USB, "vfio-pci");
+        assert_driver(&d, BRIDGE, "pcieport");
+        assert_override(&d, NIC, "vfio-pci");
+        assert_record(&d, NIC, "e1000e");
+        assert_record(&d, USB, "xhci_hcd");
+        daemon_assert(&d, log_count(&d, "2 devices in 1 group bound to vfio-pci; 0 absent; 0 refused; 0 failed") == 1,
+                      "vfptd --once did not log its summary");
+
+        /* The daemon of the real root: adopts, writes nothing. */
+        second = strdup_printf("%s/writes-2.log", d.work);
+        free(d.writes);
+        d.writes = TAKE_PTR(second);
+        d.mode = NULL;
+        daemon_start(&d);
+        m = daemon_expect(&d, "READY=1", 10);
+        assert_status(&d, m, STATUS_GROUP7);
+        daemon_assert(&d, writes_count(&d, NULL) == 0, "the daemon wrote %zu times after --once", writes_count(&d, NULL));
+        /* And gives back to the drivers --once recorded. */
+        conf_remove(&d, "10-nic.conf");
+        m = daemon_reload(&d);
+        assert_status(&d, m, STATUS_NONE);
+        assert_driver(&d, NIC, "e1000e");
+        assert_driver(&d, USB, "xhci_hcd");
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+/* A failed step: the group is rolled back, the exit status is 2 and the log
+ * names the devices that did not get there. */
+START_TEST(test_once_that_fails_exits_2_naming_the_devices) {
+        Daemon d;
+        int status;
+
+        daemon_init(&d, NULL);
+        conf_write(&d, "10-nic.conf", RULE_NIC);
+        d.fail = USB ":drivers_probe:EIO";
+        d.mode = "--once";
+        daemon_start(&d);
+        status = wait_exit(&d, 20);
+        daemon_assert(&d, status == 2, "vfptd --once exited with %d, not 2", status);
+        daemon_assert(&d, log_count(&d, NIC ": not in its planned state: failed") == 1 &&
+                                  log_count(&d, USB ": not in its planned state: failed") == 1,
+                      "the log does not name both devices");
+        daemon_assert(&d, log_count(&d, "2 devices did not reach their planned state.") == 1, "no closing line");
+        assert_driver(&d, NIC, "e1000e");
+        assert_driver(&d, USB, "xhci_hcd");
+        assert_no_record(&d, NIC);
+        assert_no_record(&d, USB);
+        assert_writes_clean(&d);
+
+        /* A broken drop-in: the rest still applies, the exit status is 1. */
+        d.fail = NULL;
+        conf_write(&d, "20-broken.conf", "[broken]\nids = nonsense\n");
+        daemon_start(&d);
+        status = wait_exit(&d, 20);
+        daemon_assert(&d, status == 1, "vfptd --once with a broken drop-in exited with %d, not 1", status);
+        assert_driver(&d, NIC, "vfio-pci");
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("vfptd");
         struct {
@@ -1231,6 +1325,8 @@ static Suite *suite(void) {
                 { "failure", test_failed_probe_of_the_second_device_puts_the_group_back, 1 },
                 { "crash", test_killed_at_any_write_vfptd_converges_after_restart, 2 * CRASH_POINTS },
                 { "sriov", test_sriov_vfs_are_made_claimed_and_made_again_after_the_pf_is_rebound, 1 },
+                { "once", test_once_claims_the_group_exits_and_the_daemon_adopts_it, 1 },
+                { "once-failure", test_once_that_fails_exits_2_naming_the_devices, 1 },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
