@@ -35,7 +35,7 @@ assert_no_match "hook off: no early claim ran" 'vfpt-initramfs:' "$klog"
 assert_match "hook off: e1000e bound $nic first (in the initramfs)" "$e1000e_on_nic" "$klog"
 vm_wait_driver "$nic" vfio-pci 30 || true
 assert_driver "$nic" vfio-pci "the listed e1000e (taken over by vfptd.service)"
-assert_match "hook off: vfptd.service had to take it from e1000e" 'e1000e bound it first' "$(vm_journal_vfptd)"
+assert_eq "hook off: vfptd.service took it from e1000e (its record)" e1000e "$(vm_run cat /run/vfptd/devices/$nic)"
 vm_poweroff
 
 # --- hook on -----------------------------------------------------------------
@@ -52,6 +52,7 @@ assert_match "hook on: the initramfs did load e1000e (it bound the other one, $o
 assert_driver "$nic" vfio-pci "the listed e1000e"
 assert_driver "$other" e1000e "the unlisted e1000e"
 assert_guest "the record of the early claim reached the real root" "test -f /run/vfptd/devices/$nic"
+assert_eq "it says the device had no driver before" "" "$(vm_run cat /run/vfptd/devices/$nic)"
 assert_eq "vfptd.service adopted it" \
 	"1 device in 1 group bound to vfio-pci; 0 absent; 0 refused; 0 failed" "$(vm_status)"
 assert_no_match "vfptd.service had nothing to take over" 'bound it first|took it' "$(vm_journal_vfptd)"
