@@ -24,7 +24,7 @@ e1000e_on_nic="e1000e $nic"
 
 # This boot's kernel log, the lines of e1000e and of the early claim (the
 # whole log is too long to pass through the agent quickly under TCG).
-vm_klog() { vm_run "journalctl -k -b --no-pager -o short-monotonic | grep -E 'e1000e|vfpt'"; }
+vm_klog() { vm_run "journalctl -k -b --no-pager -o short-monotonic | grep -E 'e1000e|vfpt-initramfs'"; }
 
 # --- hook off ----------------------------------------------------------------
 VM_INITRD=$VM_RUN/initrd-off
