@@ -162,15 +162,20 @@ assert_eq "systemctl is-enabled vfptd (in the chroot)" enabled "$(incr systemctl
 
 assert_eq "/etc/vfpt.d is there, as a directory" yes "$([ -d "$root/etc/vfpt.d" ] && echo yes)"
 assert_eq "no active rule in /etc/vfpt.d" "" "$(find "$root/etc/vfpt.d" -mindepth 1 -print)"
-assert_eq "the package ships no conffile" "" "$(incr dpkg-query -W -f='${Conffiles}' vfpt)"
-assert_eq "nothing under /etc but the empty /etc/vfpt.d" "/etc/vfpt.d" "$(printf '%s\n' "$listing" | grep '^/etc/')"
+# One conffile, the initramfs claim's switch, shipped off; no rule.
+assert_eq "the one conffile is the initramfs switch" "/etc/vfpt/initramfs.conf" \
+	"$(incr dpkg-query -W -f='${Conffiles}\n' vfpt | awk 'NF { print $1 }')"
+assert_eq "it ships the initramfs claim disabled" "VFPT_INITRAMFS=no" "$(grep -E '^VFPT_INITRAMFS=' "$root/etc/vfpt/initramfs.conf")"
+assert_eq "nothing under /etc but /etc/vfpt.d (empty) and the initramfs switch" \
+	"/etc/vfpt"$'\n'"/etc/vfpt.d"$'\n'"/etc/vfpt/initramfs.conf" "$(printf '%s\n' "$listing" | grep '^/etc/' | LC_ALL=C sort)"
 
 # --- 4. remove, then purge ----------------------------------------------------
 
 # The administrator's rule, a record of an original driver, a runtime claim.
 printf '[admin]\nids = 8086:10d3\n' >"$root/etc/vfpt.d/50-admin.conf"
-mkdir -p "$root/run/vfptd" "$root/run/vfpt.d"
+mkdir -p "$root/run/vfptd" "$root/run/vfpt.d" "$root/var/lib/vfpt/initramfs/6.1.0-test"
 echo e1000e >"$root/run/vfptd/0000:01:00.0"
+echo '[nic]' >"$root/var/lib/vfpt/initramfs/6.1.0-test/50-nic.conf" # what the initramfs hook keeps
 printf '[runtime]\naddresses = 0000:02:00.0\n' >"$root/run/vfpt.d/90-runtime.conf"
 
 incr dpkg -r vfpt >"$work/dpkg-remove.log" 2>&1 ||
@@ -191,6 +196,10 @@ assert_eq "after purge: dpkg knows nothing of vfpt" "" "$(incr dpkg-query -W -f=
 assert_eq "after purge: the enablement symlink is gone" no "$([ -e "$link" ] || [ -L "$link" ] && echo yes || echo no)"
 assert_eq "after purge: /run/vfptd and /run/vfpt.d are gone" no \
 	"$([ -e "$root/run/vfptd" ] || [ -e "$root/run/vfpt.d" ] && echo yes || echo no)"
+assert_eq "after purge: the initramfs hook's copies (/var/lib/vfpt) are gone" no \
+	"$([ -e "$root/var/lib/vfpt" ] && echo yes || echo no)"
+assert_eq "after purge: the initramfs switch (/etc/vfpt) is gone" no \
+	"$([ -e "$root/etc/vfpt" ] && echo yes || echo no)"
 assert_eq "after purge: the administrator's rule stays" yes "$([ -f "$root/etc/vfpt.d/50-admin.conf" ] && echo yes)"
 rm -f "$root/etc/vfpt.d/50-admin.conf"
 rmdir "$root/etc/vfpt.d"
