@@ -45,7 +45,11 @@ vm_log "hand-made bind to e1000e:"$'\n'"$out"
 t0=$(printf '%s\n' "$out" | sed -n 's/.*t0=\([0-9.]*\).*/\1/p')
 t1=$(printf '%s\n' "$out" | sed -n 's/.*t1=\([0-9.]*\).*/\1/p')
 t2=$(printf '%s\n' "$out" | sed -n 's/^t2=\([0-9.]*\)$/\1/p')
-assert_match "the hand-made bind to e1000e succeeded (the precondition)" 'bind_rc=0 on_e1000e_after_bind=yes' "$out"
+# bind_rc=0 is the proof that e1000e bound it (the kernel fails the write
+# otherwise). vfptd may already have taken it back by the time the script
+# looks (on_e1000e_after_bind=no): the pass the unbind started can meet the
+# bind half-way, and still says "e1000e took it".
+assert_match "the hand-made bind to e1000e succeeded (the precondition)" 'bind_rc=0 ' "$out"
 [ -n "$t2" ] || vm_fail "vfptd did not take $nic1 back from e1000e within 10 s (driver now: $(vm_driver "$nic1"))"
 undo=$(vm_ms "$t1" "$t2")
 vm_log "unbind+bind by hand took $(vm_ms "$t0" "$t1") ms; vfptd had it back on vfio-pci $undo ms after the bind returned"
