@@ -3,11 +3,11 @@
 # `mode = 0660` in a rule for the slot-1 e1000e.  When it is claimed the
 # group's node is nobody:kvm 0660 and the VFIO probe run as nobody (group
 # kvm, no other groups) can take the group; vfptctl status and the D-Bus
-# object show the owner.  Then the node is given back to root 0600 by hand
-# and a udev "change" event for it makes vfptd set it again (the udev path);
-# again by hand, and a restart of vfptd sets it at start-up; the rule goes
-# and comes back (reload), and the new node gets the owner again.
-# Control: as root 0600, the probe as nobody fails.
+# object show the owner.  Then its mode is set to 0000 by hand and a udev
+# "change" event for it makes vfptd set it again (the udev path); it is
+# given to root 0600 by hand, and a restart of vfptd sets it at start-up;
+# the rule goes and comes back (reload), and the new node gets the owner
+# again.  Controls: with mode 0000 or as root 0600, the probe as nobody fails.
 # shellcheck disable=SC2016 # $... in single quotes expands in the guest
 . "$(dirname "$0")/lib.sh"
 vm_init node-owner "$1"
@@ -40,18 +40,20 @@ path=$(vm_run "busctl call org.vfpt1 /org/vfpt1 org.vfpt1.Manager GetDevice s $n
 assert_eq "the D-Bus object's NodeOwner" 's "nobody:kvm 0660"' \
 	"$(vm_run "busctl get-property org.vfpt1 $path org.vfpt1.Device NodeOwner")"
 
-# Taken away by hand: the probe as nobody fails (the control) ...
-vm_run "chown root:root $node && chmod 0600 $node" >/dev/null
-assert_guest_fails "control: vfio-probe as nobody fails on a root 0600 node" "$nobody vfio-probe $nic1"
-# ... and udev's next event for the node brings it back.
+# Mode taken away by hand: the probe as nobody fails (the control) ...
+vm_run "chmod 0000 $node" >/dev/null
+assert_guest_fails "control: vfio-probe as nobody fails on a nobody:kvm 0000 node" "$nobody vfio-probe $nic1"
+# ... and udev's next event for the node brings it back (the node is
+# nobody's now: vfptd's chmod needs CAP_FOWNER, which the unit grants).
 cursor=$(vm_journal_cursor)
 vm_run "udevadm trigger --action=change /sys/class/vfio/$group && udevadm settle" >/dev/null
 vm_wait_guest 10 "[ \"\$(stat -c '%U:%G %a' $node)\" = 'nobody:kvm 660' ]" || true
 assert_eq "after a udev change event for the node, nobody:kvm 0660 again" "nobody:kvm 660" "$(owner)"
-assert_match "vfptd logged setting it" "$node: owner set to nobody:kvm" "$(vm_journal_after "$cursor" -u vfptd)"
+assert_match "vfptd logged setting it" "$node: mode set to 0660" "$(vm_journal_after "$cursor" -u vfptd)"
 
 # A restart of the daemon finds the node there and sets it at start-up.
 vm_run "chown root:root $node && chmod 0600 $node" >/dev/null
+assert_guest_fails "control: vfio-probe as nobody fails on a root 0600 node" "$nobody vfio-probe $nic1"
 assert_guest "systemctl restart vfptd" systemctl restart vfptd
 vm_wait_guest 10 "[ \"\$(stat -c '%U:%G %a' $node)\" = 'nobody:kvm 660' ]" || true
 assert_eq "after a restart of vfptd, nobody:kvm 0660 again" "nobody:kvm 660" "$(owner)"
