@@ -24,8 +24,8 @@
 /* ListDevices() returns one struct per device, in plan order, with the
  * Device object's properties: (object path, Address, VendorId, DeviceId,
  * Vendor, Name, IommuGroup (-1: none), Driver, TargetDriver, State, Rule,
- * RuleFile, Reason); "" where there is nothing to say. */
-#define VFPT_BUS_DEVICE_STRUCT "osqqssissssss"
+ * RuleFile, Reason, ResetMethod, NodeOwner); "" where there is nothing to say. */
+#define VFPT_BUS_DEVICE_STRUCT "osqqssissssssss"
 
 #define VFPT_BUS_ERROR_NOT_FOUND "org.vfpt1.Error.NotFound"
 #define VFPT_BUS_ERROR_IN_USE "org.vfpt1.Error.InUse"

@@ -44,6 +44,7 @@ typedef struct DeviceView {
         /* SR-IOV, for a physical function: VFs now, at most, their addresses. */
         uint32_t sriov_numvfs, sriov_totalvfs;
         char **vfs;
+        char *reset_method, *node_owner; /* device preparation (vfpt-devprep.h) */
 } DeviceView;
 
 typedef struct View {
@@ -104,6 +105,8 @@ static void device_view_done(DeviceView *d) {
         free(d->rule_file);
         free(d->reason);
         strv_free(d->vfs);
+        free(d->reset_method);
+        free(d->node_owner);
 }
 
 static void view_done(View *v) {
@@ -171,8 +174,10 @@ static int device_view_fill(Manager *m, const State *st, const VfptPlanDevice *p
         dv->rule = strdup_empty(pd->rule ? pd->rule->name : NULL);
         dv->rule_file = pd->rule ? strdup_printf("%s:%u", pd->rule->file, pd->rule->line) : strdup("");
         dv->reason = strdup_empty(pd->reason);
+        dv->reset_method = strdup_empty(d ? d->reset_method : NULL);
+        dv->node_owner = strdup_empty(d ? d->node_owner : NULL);
         if (!dv->address || !dv->vendor || !dv->name || !dv->driver || !dv->target || !dv->state ||
-            !dv->rule || !dv->rule_file || !dv->reason)
+            !dv->rule || !dv->rule_file || !dv->reason || !dv->reset_method || !dv->node_owner)
                 return -ENOMEM;
         return device_view_fill_sriov(st, pd, dv);
 }
@@ -268,6 +273,8 @@ static void emit_device_changes(Bus *b, const DeviceView *o, const DeviceView *n
         CHANGED(l, o->sriov_numvfs != n->sriov_numvfs, "SriovNumVfs");
         CHANGED(l, o->sriov_totalvfs != n->sriov_totalvfs, "SriovTotalVfs");
         CHANGED(l, !strv_equal(o->vfs, n->vfs), "VirtualFunctions");
+        CHANGED(l, !streq(o->reset_method, n->reset_method), "ResetMethod");
+        CHANGED(l, !streq(o->node_owner, n->node_owner), "NodeOwner");
         emit_changed(b, n->path, VFPT_BUS_DEVICE_INTERFACE, l);
 }
 
@@ -907,7 +914,7 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 static int append_device(sd_bus_message *reply, const DeviceView *d) {
         return sd_bus_message_append(reply, "(" VFPT_BUS_DEVICE_STRUCT ")", d->path, d->address, d->vendor_id,
                                      d->device_id, d->vendor, d->name, d->group, d->driver, d->target, d->state,
-                                     d->rule, d->rule_file, d->reason);
+                                     d->rule, d->rule_file, d->reason, d->reset_method, d->node_owner);
 }
 
 static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -1035,6 +1042,8 @@ static const sd_bus_vtable device_vtable[] = {
         SD_BUS_PROPERTY("SriovNumVfs", "u", NULL, offsetof(DeviceView, sriov_numvfs), EMITS),
         SD_BUS_PROPERTY("SriovTotalVfs", "u", NULL, offsetof(DeviceView, sriov_totalvfs), EMITS),
         SD_BUS_PROPERTY("VirtualFunctions", "as", NULL, offsetof(DeviceView, vfs), EMITS),
+        SD_BUS_PROPERTY("ResetMethod", "s", NULL, offsetof(DeviceView, reset_method), EMITS),
+        SD_BUS_PROPERTY("NodeOwner", "s", NULL, offsetof(DeviceView, node_owner), EMITS),
         SD_BUS_VTABLE_END,
 };
 

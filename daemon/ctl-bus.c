@@ -27,6 +27,7 @@ typedef struct DeviceInfo {
         /* A physical function's (state "pf"): read from its object. */
         uint32_t numvfs, totalvfs;
         char **vfs;
+        const char *reset_method, *node_owner;
 } DeviceInfo;
 
 typedef struct ManagerInfo {
@@ -165,7 +166,7 @@ static int read_devices(sd_bus *bus, const char *what, sd_bus_message **reply, D
 
                 r = sd_bus_message_read(m, "(" VFPT_BUS_DEVICE_STRUCT ")", &d.path, &d.address, &d.vendor_id,
                                         &d.device_id, &d.vendor, &d.name, &d.group, &d.driver, &d.target, &d.state,
-                                        &d.rule, &d.rule_file, &d.reason);
+                                        &d.rule, &d.rule_file, &d.reason, &d.reset_method, &d.node_owner);
                 if (r < 0)
                         goto bad;
                 if (r == 0)
@@ -256,6 +257,10 @@ static void print_device_json(const DeviceInfo *d) {
         json_string(stdout, *d->rule_file ? d->rule_file : NULL);
         json_key(stdout, &f, "reason");
         json_string(stdout, *d->reason ? d->reason : NULL);
+        json_key(stdout, &f, "reset_method");
+        json_string(stdout, *d->reset_method ? d->reset_method : NULL);
+        json_key(stdout, &f, "node_owner");
+        json_string(stdout, *d->node_owner ? d->node_owner : NULL);
         json_key(stdout, &f, "object_path");
         json_string(stdout, d->path);
         if (streq(d->state, "pf")) {
@@ -355,7 +360,7 @@ int ctl_status(const CtlOptions *o) {
                 return CTL_EXIT_OK;
         }
         putchar('\n');
-        t = table_new(8, "ADDRESS", "ID", "NAME", "GROUP", "DRIVER", "STATE", "RULE", "REASON");
+        t = table_new(10, "ADDRESS", "ID", "NAME", "GROUP", "DRIVER", "STATE", "RULE", "RESET", "NODE", "REASON");
         for (size_t i = 0; t && i < n; i++) {
                 const DeviceInfo *d = &devices[i];
                 char id[16] = "", group[16] = "", name[41];
@@ -368,7 +373,8 @@ int ctl_status(const CtlOptions *o) {
                 snprintf(name, sizeof(name), "%s", d->name);
                 if (strlen(d->name) >= sizeof(name))
                         memcpy(name + sizeof(name) - 4, "...", 4);
-                if (table_add(t, d->address, id, name, group, d->driver, d->state, rule_text(d), d->reason) < 0)
+                if (table_add(t, d->address, id, name, group, d->driver, d->state, rule_text(d), d->reset_method,
+                              d->node_owner, d->reason) < 0)
                         t = table_free(t);
         }
         if (!t) {

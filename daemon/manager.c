@@ -15,6 +15,7 @@
 
 #include "bus-names.h"
 #include "config.h"
+#include "devprep.h"
 #include "log.h"
 #include "manager.h"
 #include "vfpt-exec.h"
@@ -92,6 +93,7 @@ Manager *manager_free(Manager *m) {
                         return NULL;
                 }
         }
+        manager_devprep_done(m);
         sd_event_source_disable_unref(m->retry_source);
         sd_event_source_disable_unref(m->worker_source);
         sd_event_source_disable_unref(m->monitor_source);
@@ -666,6 +668,7 @@ static int reconcile_once(Manager *m, Config *c, bool act, State **ret) {
         if (act) {
                 execute(m, st->snapshot, st->plan);
                 early_undo(m, st->snapshot, st->plan);
+                manager_devprep_apply(m, st);
                 st->retry_usec = vfpt_backoff_next(&m->backoff);
                 if (manager_sriov_next_retry(m) &&
                     (!st->retry_usec || manager_sriov_next_retry(m) < st->retry_usec))
@@ -1017,6 +1020,9 @@ int manager_start(Manager *m, sd_event *e) {
         r = monitor_start(m);
         if (r < 0)
                 return log_error_errno(r, "Cannot listen to kernel uevents: %s", strerror(-r));
+        r = manager_devprep_monitor_start(m);
+        if (r < 0)
+                return log_error_errno(r, "Cannot listen to udev's events for /dev/vfio: %s", strerror(-r));
 
         m->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (m->done_fd < 0)

@@ -91,6 +91,11 @@ struct Manager {
         char **claimed;         /* addresses claimed after the last pass */
         VfptBackoff sriov_backoff; /* PFs whose VFs could not be made (manager-sriov.c) */
 
+        /* Device preparation (devprep.h). */
+        sd_event_source *vfio_source;       /* udev's events for /dev/vfio nodes */
+        struct udev_monitor *vfio_monitor;
+        char **devprep_errors;  /* worker only: errors of the last pass, said once */
+
         /* Event loop only. */
         State *state;           /* the newest result taken */
         bool ready_sent;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "vfpt-config.h"
+#include "vfpt-devprep.h"
 #include "vfpt-names.h"
 #include "vfpt-util.h"
 
@@ -27,6 +28,10 @@ enum {
         KEY_FORCE = 1 << 4,
         /* SR-IOV keys: a high bit, apart from the others. */
         KEY_SRIOV_NUMVFS = 1 << 16,
+        /* Device preparation, bits kept apart from other additions. */
+        KEY_RESET_METHOD = 1 << 12,
+        KEY_OWNER = 1 << 13,
+        KEY_MODE = 1 << 14,
 };
 
 /* The kernel parses sriov_numvfs as a u16 (kstrtou16), and TotalVFs in the
@@ -54,6 +59,8 @@ static void rule_done(VfptRule *r) {
         free(r->ids);
         free(r->addresses);
         free(r->driver);
+        free(r->reset_method);
+        free(r->owner);
 }
 
 VfptConfig *vfpt_config_free(VfptConfig *c) {
@@ -246,6 +253,48 @@ static int check_sriov_rule(VfptConfig *c, const char *file, const VfptRule *rul
         return 0;
 }
 
+/* ---- device preparation keys (vfpt-devprep.h) ---- */
+
+static unsigned devprep_key(const char *name) {
+        if (streq(name, VFPT_KEY_RESET_METHOD))
+                return KEY_RESET_METHOD;
+        if (streq(name, VFPT_KEY_OWNER))
+                return KEY_OWNER;
+        if (streq(name, VFPT_KEY_MODE))
+                return KEY_MODE;
+        return 0;
+}
+
+static void devprep_handle(ParseState *st, VfptRule *rule, unsigned bit, const char *name, const char *value) {
+        _cleanup_free_ char *error = NULL;
+        int r = 0;
+
+        switch (bit) {
+        case KEY_RESET_METHOD:
+                free(rule->reset_method);
+                rule->reset_method = NULL;
+                r = vfpt_reset_method_parse(value, &rule->reset_method, &error);
+                break;
+        case KEY_OWNER:
+                r = vfpt_owner_parse(value, &rule->owner_uid, &rule->owner_gid, &error);
+                if (r >= 0) {
+                        free(rule->owner);
+                        rule->owner = strdup(value);
+                        if (!rule->owner)
+                                r = -ENOMEM;
+                }
+                break;
+        case KEY_MODE:
+                r = vfpt_mode_parse(value, &rule->mode, &error);
+                rule->has_mode = r >= 0;
+                break;
+        }
+        if (r == -ENOMEM)
+                st->oom = -ENOMEM;
+        else if (r < 0)
+                parse_error(st, name, "%s", strna(error));
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value) {
         ParseState *st = user;
         VfptRule *rule;
@@ -273,8 +322,9 @@ static int handler(void *user, const char *section, const char *name, const char
                 bit = KEY_FORCE;
         else if (streq(name, VFPT_KEY_SRIOV_NUMVFS))
                 bit = KEY_SRIOV_NUMVFS;
-        else {
-                parse_error(st, name, "unknown key; expected one of ids, addresses, driver, group, force, sriov_numvfs");
+        else if (!(bit = devprep_key(name))) {
+                parse_error(st, name, "unknown key; expected one of ids, addresses, driver, group, force, "
+                            "sriov_numvfs, reset_method, owner, mode");
                 return 1;
         }
 
@@ -319,6 +369,9 @@ static int handler(void *user, const char *section, const char *name, const char
                 break;
         case KEY_SRIOV_NUMVFS:
                 parse_sriov_numvfs(st, rule, name, value);
+                break;
+        default:
+                devprep_handle(st, rule, bit, name, value);
                 break;
         }
         return 1;

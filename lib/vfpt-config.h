@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "vfpt-address.h"
 
@@ -30,6 +31,13 @@ typedef struct VfptRule {
          * 0: not an SR-IOV rule. */
         unsigned sriov_numvfs;
         unsigned sriov_line;  /* line of the sriov_numvfs key */
+        /* Device preparation (vfpt-devprep.h); each unset unless given. */
+        char *reset_method; /* methods, single spaces between, in order */
+        char *owner;        /* as written, "USER[:GROUP]"; NULL: unset */
+        uid_t owner_uid;
+        gid_t owner_gid;    /* (gid_t) -1: the node's group stays */
+        bool has_mode;
+        mode_t mode;        /* permission bits of /dev/vfio/N */
 } VfptRule;
 
 typedef struct VfptConfigError {

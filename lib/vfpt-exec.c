@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "vfpt-devprep.h"
 #include "vfpt-exec.h"
 #include "vfpt-holders.h"
 #include "vfpt-names.h"
@@ -135,7 +136,7 @@ int vfpt_records_prune(const char *records_dir, const VfptSnapshot *snap, char *
                 if (ret_removed && (r = strv_extend(ret_removed, de->d_name)) < 0)
                         return r;
         }
-        return 0;
+        return vfpt_devprep_prune_records(records_dir, snap);
 }
 
 int vfpt_snapshot_read_records(VfptSnapshot *snap, const char *records_dir) {
@@ -162,7 +163,8 @@ int vfpt_snapshot_read_records(VfptSnapshot *snap, const char *records_dir) {
                 else
                         free(v);
         }
-        return 0;
+        /* And what vfpt-devprep.c keeps beside them. */
+        return vfpt_devprep_read_records(snap, records_dir);
 }
 
 static int device_dir(const char *address, char **ret) {

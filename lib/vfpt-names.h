@@ -41,6 +41,10 @@
 #define VFPT_ATTR_SRIOV_NUMVFS "sriov_numvfs"
 #define VFPT_ATTR_SRIOV_DRIVERS_AUTOPROBE "sriov_drivers_autoprobe"
 #define VFPT_ATTR_PHYSFN "physfn"
+/* Space-separated reset methods the kernel will use, in order; "default"
+ * restores all it offers. */
+#define VFPT_ATTR_RESET_METHOD "reset_method"
+#define VFPT_RESET_METHOD_DEFAULT "default"
 
 /* PCI config space: header type byte, low 7 bits; 1 = PCI bridge, 2 = CardBus. */
 #define VFPT_PCI_HEADER_TYPE_OFFSET 0x0e
@@ -63,3 +67,10 @@
 #define VFPT_KEY_GROUP "group"
 #define VFPT_KEY_FORCE "force"
 #define VFPT_KEY_SRIOV_NUMVFS "sriov_numvfs"
+/* Device preparation (vfpt-devprep.h). */
+#define VFPT_KEY_RESET_METHOD "reset_method"
+#define VFPT_KEY_OWNER "owner"
+#define VFPT_KEY_MODE "mode"
+/* Under the records directory: per device, the reset methods the kernel
+ * offered before vfpt narrowed them (so "default" goes back on release). */
+#define VFPT_RESET_RECORDS_SUBDIR "reset_method"

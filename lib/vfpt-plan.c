@@ -7,6 +7,7 @@
  * (no IOMMU, no group), then the strict group policy. */
 #include <stdint.h>
 
+#include "vfpt-devprep.h"
 #include "vfpt-names.h"
 #include "vfpt-plan.h"
 #include "vfpt-sriov.h"
@@ -137,6 +138,12 @@ static int group_refusal(const GroupWork *w, const VfptSnapshot *snap, int group
                 }
         }
 
+        /* The rules must agree on the owner of the group's /dev/vfio node too. */
+        if (vfpt_devprep_group_conflict(w->matched, snap, members, n_members, ret) < 0)
+                return -ENOMEM;
+        if (*ret)
+                return 0;
+
         /* Unmatched endpoints take the group's driver; the rules must agree on it. */
         if (unmatched && !strict)
                 for (size_t k = 0; k < n_members; k++) {
@@ -200,7 +207,8 @@ static int group_refusal(const GroupWork *w, const VfptSnapshot *snap, int group
                                      group, what, strict->name);
                 return *ret ? 0 : -ENOMEM;
         }
-        return 0;
+        /* What the device lacks: a reset method the rule asks for. */
+        return vfpt_devprep_reset_refusal(w->matched, snap, members, n_members, ret);
 }
 
 /* Adds the steps and plan devices of a group that may be claimed. */

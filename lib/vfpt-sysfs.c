@@ -168,6 +168,9 @@ static void device_done(VfptDevice *d) {
         free(d->driver_override);
         free(d->in_use);
         free(d->unchecked);
+        free(d->reset_method);
+        free(d->reset_method_offered);
+        free(d->node_owner);
 }
 
 VfptSnapshot *vfpt_snapshot_free(VfptSnapshot *snap) {
@@ -294,6 +297,9 @@ static int device_read(VfptSnapshot *snap, int devices_fd, const char *name, Vfp
         if (read_attr(fd, VFPT_ATTR_BOOT_VGA, &vga) >= 0)
                 d->boot_vga = streq(vga, "1");
         device_read_sriov(fd, d);
+        /* Absent when the kernel offers no reset for the device. */
+        if (read_attr(fd, VFPT_ATTR_RESET_METHOD, &d->reset_method) == -ENOMEM)
+                goto oom;
 
         if (what) {
                 d->unreadable = strdup_printf("cannot read %s: %s", what, strerror(-error));

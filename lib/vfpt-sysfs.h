@@ -64,6 +64,11 @@ typedef struct VfptDevice {
         unsigned sriov_numvfs;   /* the VFs it has now */
         bool is_vf;              /* a virtual function: physfn is its PF */
         VfptAddress physfn;
+        /* Device preparation (vfpt-devprep.h). */
+        char *reset_method;          /* the attribute as read; NULL: absent (no reset offered) */
+        char *reset_method_offered;  /* recorded before vfpt narrowed it; NULL: not narrowed */
+        char *node_owner;            /* set by vfpt_devprep_apply for a claimed device:
+                                      * its /dev/vfio/N as "USER:GROUP MODE" */
 } VfptDevice;
 
 typedef struct VfptSnapshot {

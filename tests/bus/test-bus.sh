@@ -219,7 +219,7 @@ cp "$W/out" "$W/introspect"
 for m in Claim ClaimPersistent Release ReleasePersistent Reload ListDevices GetDevice; do
         expect_in "introspection lists method $m" "$W/introspect" "^\.$m +method"
 done
-expect_in "ListDevices returns a(osqqssissssss)" "$W/introspect" '^\.ListDevices +method +- +a\(osqqssissssss\)'
+expect_in "ListDevices returns a(osqqssissssssss)" "$W/introspect" '^\.ListDevices +method +- +a\(osqqssissssssss\)'
 for p in State Status IommuActive Claimed Absent Refused Failed Devices ConfigErrors; do
         expect_in "property $p emits change" "$W/introspect" "^\.$p +property .*emits-change"
 done
@@ -238,7 +238,7 @@ expect_not_in "a device no rule matches has no object" "$W/out" "$NIC3\$"
 expect_rc "busctl introspect a device" 0 -- bctl introspect org.vfpt1 "$GPU"
 cp "$W/out" "$W/introspect.dev"
 for p in VendorId DeviceId Vendor Name IommuGroup Driver TargetDriver State Rule RuleFile Reason \
-        SriovNumVfs SriovTotalVfs VirtualFunctions; do
+        SriovNumVfs SriovTotalVfs VirtualFunctions ResetMethod NodeOwner; do
         expect_in "device property $p emits change" "$W/introspect.dev" "^\.$p +property .*emits-change"
 done
 expect_in "device Address is const" "$W/introspect.dev" '^\.Address +property +s +"0000:02:00\.0" +const'
@@ -258,7 +258,7 @@ expect_in "ConfigDirectories: the config dir, then the runtime dir" <(prop /org/
 expect_rc "GetManagedObjects" 0 -- bctl call org.vfpt1 /org/vfpt1 org.freedesktop.DBus.ObjectManager GetManagedObjects
 expect_in "GetManagedObjects lists the device interface" "$W/out" 'org\.vfpt1\.Device'
 expect_rc "ListDevices" 0 -- bctl call org.vfpt1 /org/vfpt1 org.vfpt1.Manager ListDevices
-expect_in "ListDevices returns both devices of group 5" "$W/out" '^a\(osqqssissssss\) 2 '
+expect_in "ListDevices returns both devices of group 5" "$W/out" '^a\(osqqssissssssss\) 2 '
 expect_rc "GetDevice of a tracked device" 0 -- bctl call org.vfpt1 /org/vfpt1 org.vfpt1.Manager GetDevice s 02:00.0
 expect_in "GetDevice returns the object path" "$W/out" "^o \"$GPU\""
 expect_rc "GetDevice of an untracked device fails" 1 -- bctl call org.vfpt1 /org/vfpt1 org.vfpt1.Manager GetDevice s 0000:03:00.0
@@ -275,7 +275,7 @@ expect_rc "vfptctl status" 0 -- "$VFPTCTL" status
 cp "$W/out" "$W/status"
 expect_in "status says the daemon runs" "$W/status" '^vfptd: running'
 expect_in "status gives the summary" "$W/status" '^2 devices in 1 group bound to vfio-pci; 0 absent; 0 refused; 0 failed'
-expect_in "status has a header" "$W/status" '^ADDRESS +ID +NAME +GROUP +DRIVER +STATE +RULE +REASON'
+expect_in "status has a header" "$W/status" '^ADDRESS +ID +NAME +GROUP +DRIVER +STATE +RULE +RESET +NODE +REASON'
 expect_in "status lists the GPU" "$W/status" '^0000:02:00\.0 +10de:1eb8 .* 5 +vfio-pci +claimed +gpu '
 expect_in "status marks the audio function as pulled in by its group" "$W/status" '^0000:02:00\.1 +10de:10f9 .* 5 +vfio-pci +claimed +\(group\) '
 expect_rc "vfptctl status --json" 0 -- "$VFPTCTL" status --json

@@ -465,6 +465,69 @@ void fake_sysfs_add_driver(FakeSysfs *f, const char *name) {
         }
 }
 
+/* reset_method: the kernel's state lives in two hidden files of the device
+ * directory (so that the preload's fake kernel, which rebuilds its model
+ * from the tree, sees it too): what the kernel offers, and what is set. */
+#define RESET_OFFERED ".fake-reset-offered"
+#define RESET_CURRENT ".fake-reset-current"
+
+static char *dev_read(FakeSysfs *f, const FakeDev *d, const char *name) {
+        _cleanup_free_ char *p = xprintf("%s/%s", d->dir, name);
+        char *v = NULL;
+
+        return read_attr(f->rootfd, p, &v) < 0 ? NULL : v;
+}
+
+static void render_reset_method(FakeSysfs *f, FakeDev *d) {
+        _cleanup_free_ char *cur = dev_read(f, d, RESET_CURRENT);
+        _cleanup_free_ char *p = xprintf("%s/reset_method", d->dir);
+
+        if (cur)
+                write_filef(f, p, "%s\n", cur);
+}
+
+/* The kernel's reset_method_store(): "default" restores every method it
+ * offers, "" disables reset, else a list of offered methods, none twice. */
+static int store_reset_method(FakeSysfs *f, FakeDev *d, const char *v) {
+        _cleanup_free_ char *offered = dev_read(f, d, RESET_OFFERED), *copy = xstrdup(v), *out = xstrdup("");
+        _cleanup_free_ char *p = xprintf("%s/%s", d->dir, RESET_CURRENT);
+        char *save = NULL;
+
+        if (!offered)
+                return -ENOENT; /* no attribute: no reset offered */
+        if (streq(v, "default")) {
+                write_file(f, p, offered);
+                return 0;
+        }
+        for (char *w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+                _cleanup_free_ char *padded = xprintf(" %s ", offered), *word = xprintf(" %s ", w);
+                _cleanup_free_ char *seen = xprintf(" %s ", out);
+                char *more;
+
+                if (!strstr(padded, word) || strstr(seen, word))
+                        return -EINVAL;
+                more = *out ? xprintf("%s %s", out, w) : xstrdup(w);
+                free(out);
+                out = more;
+        }
+        write_file(f, p, out);
+        return 0;
+}
+
+void fake_sysfs_set_reset_methods(FakeSysfs *f, const char *address, const char *offered) {
+        FakeDev *d = get_dev(f, address);
+        _cleanup_free_ char *a = xprintf("%s/%s", d->dir, RESET_OFFERED);
+        _cleanup_free_ char *b = xprintf("%s/%s", d->dir, RESET_CURRENT);
+
+        write_file(f, a, offered);
+        write_file(f, b, offered);
+        render_reset_method(f, d);
+}
+
+char *fake_sysfs_reset_method_of(FakeSysfs *f, const char *address) {
+        return dev_read(f, get_dev(f, address), "reset_method");
+}
+
 /* Puts the tree in line with the model for one device: driver_override,
  * driver links both ways, the uevent file. */
 static void render_device(FakeSysfs *f, FakeDev *d) {
@@ -482,6 +545,7 @@ static void render_device(FakeSysfs *f, FakeDev *d) {
                 write_filef(f, nv, "%u\n", d->numvfs);
                 write_filef(f, ap, "%d\n", d->autoprobe ? 1 : 0);
         }
+        render_reset_method(f, d);
 
         fd = openat(f->rootfd, "bus/pci/drivers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         FAKE_ASSERT(fd >= 0, "open bus/pci/drivers: %m");
@@ -975,7 +1039,8 @@ void fake_kernel_fail(FakeSysfs *f, const char *address, const char *what, int e
         FAKE_ASSERT(error > 0, "error must be a positive errno");
         FAKE_ASSERT(streq(what, "driver_override") || streq(what, "unbind") ||
                     streq(what, "drivers_probe") || streq(what, "bind") || streq(what, "sriov_numvfs") ||
-                    streq(what, "sriov_drivers_autoprobe"), "unknown step '%s'", what);
+                    streq(what, "sriov_drivers_autoprobe") || streq(what, "reset_method"),
+                    "unknown step '%s'", what);
         get_dev(f, address);
         f->failures = xrealloc(f->failures, f->n_failures + 1, sizeof(FakeFailure));
         f->failures[f->n_failures++] = (FakeFailure) {
@@ -1267,6 +1332,9 @@ int fake_kernel_hook(void *userdata, const char *path, const char *value) {
                          streq(attr, "sriov_drivers_autoprobe"))) {
                 what = attr;
                 target = dev_addr;
+        } else if (dev_addr && streq(attr, "reset_method")) {
+                what = "reset_method";
+                target = dev_addr;
         } else if (!dev_addr && (streq(attr, "unbind") || streq(attr, "bind") ||
                                  streq(attr, "drivers_probe"))) {
                 what = attr;
@@ -1288,6 +1356,8 @@ int fake_kernel_hook(void *userdata, const char *path, const char *value) {
                 d = get_dev(f, a);
         } else if (streq(what, "sriov_drivers_autoprobe")) {
                 r = pf_set_autoprobe(d, v);
+        } else if (streq(what, "reset_method")) {
+                r = store_reset_method(f, d, v);
         } else if (streq(what, "driver_override")) {
                 if (strlen(value) >= 4095) {
                         r = -EINVAL;

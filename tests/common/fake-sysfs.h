@@ -92,6 +92,13 @@ void fake_sysfs_set_attr(FakeSysfs *f, const char *address, const char *attr, co
 /* Overwrite one byte of a device's config space (header type at 0x0e, say). */
 void fake_sysfs_set_config_byte(FakeSysfs *f, const char *address, unsigned offset, uint8_t value);
 
+/* Gives the device a reset_method attribute: the kernel offers these methods
+ * ("pm bus"), and writes to it behave as the kernel's (a subset in order,
+ * "default", -EINVAL for a method not offered or given twice). */
+void fake_sysfs_set_reset_methods(FakeSysfs *f, const char *address, const char *offered);
+/* The reset_method attribute as it reads; NULL when the device has none. */
+char *fake_sysfs_reset_method_of(FakeSysfs *f, const char *address);
+
 /* What the tree says now: the driver link's name, NULL when unbound. */
 char *fake_sysfs_driver_of(FakeSysfs *f, const char *address);
 /* driver_override as the file reads, without "\n"; NULL for "(null)". */
@@ -103,7 +110,8 @@ char *fake_sysfs_digest(FakeSysfs *f);
 /* The fake kernel: install with vfpt_sysfs_set_kernel_hook(s, fake_kernel_hook, f). */
 int fake_kernel_hook(void *userdata, const char *path, const char *value);
 /* Fail the (after_n + 1)-th write, counted from this call, of what ("driver_override", "unbind",
- * "drivers_probe", "bind", "sriov_numvfs", "sriov_drivers_autoprobe") for address, once, with -error; the tree is left
+ * "drivers_probe", "bind", "sriov_numvfs", "sriov_drivers_autoprobe", "reset_method") for address, once,
+ * with -error; the tree is left
  * as if the write never happened. */
 void fake_kernel_fail(FakeSysfs *f, const char *address, const char *what, int error, unsigned after_n);
 /* Drop all failures not yet triggered. */

@@ -1272,6 +1272,86 @@ START_TEST(test_once_claims_the_group_exits_and_the_daemon_adopts_it) {
 }
 END_TEST
 
+/* Device preparation through the daemon: at start-up the group node that is
+ * already there (a restart finds it so) gets the rule's owner and mode and
+ * the NIC its reset_method; when the node is changed behind vfptd's back,
+ * udev's next event for the "vfio" device makes vfptd set it again; a
+ * release writes "default" back. */
+static mode_t node_mode(const char *path) {
+        struct stat st;
+
+        return stat(path, &st) == 0 ? st.st_mode & 07777 : (mode_t) -1;
+}
+
+static void wait_node_mode(Daemon *d, const char *path, mode_t mode, double seconds) {
+        long long end = deadline_after(seconds);
+
+        while (node_mode(path) != mode && now_ms() < end)
+                nap(d);
+        daemon_assert(d, node_mode(path) == mode, "%s has mode %04o, expected %04o", path,
+                      (unsigned) node_mode(path), (unsigned) mode);
+}
+
+static char *tree_reset_method(Daemon *d, const char *address) {
+        Tree t = tree_begin(d);
+        char *v = fake_sysfs_reset_method_of(t.f, address);
+
+        tree_end(&t);
+        return v;
+}
+
+START_TEST(test_owner_mode_and_reset_method_applied_at_start_and_after_udev_events) {
+        _cleanup_free_ char *node = NULL, *conf = NULL, *rm = NULL, *vfio_syspath = NULL;
+        uid_t uid = geteuid() == 0 ? 65534 : geteuid();
+        gid_t gid = geteuid() == 0 ? 65534 : getegid();
+        struct stat st;
+        Daemon d;
+        Tree t;
+        int fd;
+
+        daemon_init(&d, NULL);
+        t = tree_begin(&d);
+        fake_sysfs_set_reset_methods(t.f, NIC, "pm bus");
+        tree_end(&t);
+        node = strdup_printf("%s/7", d.vfio);
+        fd = open(node, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_int_eq(chmod(node, 0600), 0);
+        conf = strdup_printf(RULE_NIC "reset_method = bus\nowner = %u:%u\nmode = 0640\n", (unsigned) uid, (unsigned) gid);
+        conf_write(&d, "10-nic.conf", conf);
+        daemon_start(&d);
+        daemon_expect(&d, "READY=1", 10);
+        assert_driver(&d, NIC, "vfio-pci");
+        rm = tree_reset_method(&d, NIC);
+        daemon_assert(&d, streq_ptr(rm, "bus"), "reset_method reads '%s', expected 'bus'", strna(rm));
+        /* The pass runs right after the claim, before READY=1 goes out. */
+        daemon_assert(&d, node_mode(node) == 0640, "the node has mode %04o, expected 0640", (unsigned) node_mode(node));
+        ck_assert_int_eq(stat(node, &st), 0);
+        daemon_assert(&d, st.st_uid == uid && st.st_gid == gid, "the node is %u:%u, expected %u:%u",
+                      (unsigned) st.st_uid, (unsigned) st.st_gid, (unsigned) uid, (unsigned) gid);
+        daemon_assert(&d, log_count(&d, "/7: mode set to 0640 (rule 'nic')") == 1, "the mode change is not logged once");
+
+        /* Behind vfptd's back; then udev says it processed the node. */
+        ck_assert_int_eq(chmod(node, 0600), 0);
+        vfio_syspath = umockdev_testbed_add_device(d.tb, "vfio", "7", NULL, NULL, "DEVNAME", "vfio/7", NULL);
+        ck_assert_ptr_nonnull(vfio_syspath);
+        umockdev_testbed_uevent(d.tb, vfio_syspath, "change");
+        wait_node_mode(&d, node, 0640, 5);
+
+        conf_remove(&d, "10-nic.conf");
+        daemon_reload(&d);
+        assert_driver(&d, NIC, "e1000e");
+        free(rm);
+        rm = tree_reset_method(&d, NIC);
+        daemon_assert(&d, streq_ptr(rm, "pm bus"), "reset_method reads '%s' after the release, expected 'pm bus'",
+                      strna(rm));
+        assert_writes_clean(&d);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 /* A failed step: the group is rolled back, the exit status is 2 and the log
  * names the devices that did not get there. */
 START_TEST(test_once_that_fails_exits_2_naming_the_devices) {
@@ -1327,6 +1407,7 @@ static Suite *suite(void) {
                 { "sriov", test_sriov_vfs_are_made_claimed_and_made_again_after_the_pf_is_rebound, 1 },
                 { "once", test_once_claims_the_group_exits_and_the_daemon_adopts_it, 1 },
                 { "once-failure", test_once_that_fails_exits_2_naming_the_devices, 1 },
+                { "devprep", test_owner_mode_and_reset_method_applied_at_start_and_after_udev_events, 1 },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
