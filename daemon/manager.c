@@ -1005,16 +1005,26 @@ static int monitor_start(Manager *m) {
         return sd_event_add_io(m->event, &m->monitor_source, udev_monitor_get_fd(m->monitor), EPOLLIN, on_uevent, m);
 }
 
-int manager_start(Manager *m, sd_event *e) {
+/* The sysfs tree and the host paths the guards read, as the options say. */
+static int open_sysfs(Manager *m) {
         int r;
 
-        m->event = sd_event_ref(e);
         r = vfpt_sysfs_open(&m->sysfs, m->sysfs_root);
         if (r < 0)
                 return log_error_errno(r, "Cannot open sysfs at %s: %s", m->sysfs_root, strerror(-r));
         r = vfpt_sysfs_set_host_paths(m->sysfs, m->proc_root, m->vfio_dir);
         if (r < 0)
                 return log_error_errno(r, "Out of memory");
+        return 0;
+}
+
+int manager_start(Manager *m, sd_event *e) {
+        int r;
+
+        m->event = sd_event_ref(e);
+        r = open_sysfs(m);
+        if (r < 0)
+                return r;
 
         /* Listen before the first scan, so that nothing falls between them. */
         r = monitor_start(m);
@@ -1119,12 +1129,9 @@ int manager_claim_once(Manager *m) {
         size_t counts[_VFPT_STATE_MAX];
         int r;
 
-        r = vfpt_sysfs_open(&m->sysfs, m->sysfs_root);
+        r = open_sysfs(m);
         if (r < 0)
-                return log_error_errno(r, "Cannot open sysfs at %s: %s", m->sysfs_root, strerror(-r));
-        r = vfpt_sysfs_set_host_paths(m->sysfs, m->proc_root, m->vfio_dir);
-        if (r < 0)
-                return log_error_errno(r, "Out of memory");
+                return r;
         load_modules(m, m->config->config);
         r = reconcile_once(m, m->config, true, &st);
         if (r < 0)
