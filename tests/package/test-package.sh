@@ -119,6 +119,9 @@ must_ship=(
 	/usr/share/doc/vfpt/copyright
 	/usr/share/doc/vfpt/changelog.gz
 	/usr/share/doc/vfpt/README.Debian
+	/usr/share/initramfs-tools/hooks/vfpt
+	/usr/share/initramfs-tools/scripts/init-top/claim-vfpt
+	/etc/vfpt/initramfs.conf
 	/etc/vfpt.d
 )
 # A page for every doc/NAME.SECTION.scd, also one added later.
