@@ -15,7 +15,12 @@ flags=(-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sa
        -I"$src/lib" $(pkg-config --cflags inih))
 libs=$(pkg-config --libs inih)
 case $target in
-config) files=("$src/lib/vfpt-config.c" "$src/lib/vfpt-address.c" "$src/lib/vfpt-util.c") ;;
+config) # The parser's keys reach into the rest of the library (vfpt-devprep.c
+	# and what it uses): all of it but the module loading (libkmod).
+	files=()
+	for f in "$src"/lib/vfpt-*.c; do
+		case $f in */vfpt-modules.c | */vfpt-modload.c) ;; *) files+=("$f") ;; esac
+	done ;;
 address) files=("$src/lib/vfpt-address.c") ;;
 *) echo "fuzz: unknown target $target" >&2; exit 2 ;;
 esac
