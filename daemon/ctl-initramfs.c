@@ -154,7 +154,6 @@ static int compare(char *const *paths, const char *dir, char **ret) {
 
 int ctl_initramfs_state(const CtlInitramfsPaths *p, CtlInitramfsState *ret, char **ret_detail, char **ret_fix) {
         _cleanup_strv_free_ char **kernels = NULL, **stale = NULL;
-        _cleanup_free_ char *current = NULL;
         VfptConfig *c = NULL;
         bool enabled = ctl_initramfs_enabled(p->conf) > 0;
         size_t n_files;
