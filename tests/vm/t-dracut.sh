@@ -78,9 +78,10 @@ vm_poweroff
 VM_INITRD=$VM_RUN/initrd-on
 vm_boot
 early_claim_ok systemd
-# systemd in the initramfs logs to the kernel log: the unit finished before
-# dracut's cmdline hooks (rd.driver.pre loads e1000e there) and udev started.
-order=$(vm_run "journalctl -k -b --no-pager -o cat | grep -oE '(Finished vfpt-initramfs|Starting dracut-cmdline|Starting systemd-udevd)\\.service' | head -n 3")
+# The journal (the initramfs's systemd logs to the kernel log until its
+# journald runs): the unit finished before dracut's cmdline hooks
+# (rd.driver.pre loads e1000e there) and udev started.
+order=$(vm_run "journalctl -b --no-pager -o cat | grep -oE '(Finished vfpt-initramfs|Starting dracut-cmdline|Starting systemd-udevd)\\.service' | head -n 3")
 assert_eq "the claim ran as vfpt-initramfs.service, before dracut's cmdline hooks and udev" \
 	"Finished vfpt-initramfs.service"$'\n'"Starting dracut-cmdline.service"$'\n'"Starting systemd-udevd.service" "$order"
 
