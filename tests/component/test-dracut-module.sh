@@ -14,6 +14,7 @@
 #   - a drop-in with errors (status 1): warnings, still packed;
 #   - vfptd failing, vfpt-modload missing, a module missing: dracut fails,
 #     saying why, and the copy stays as it was.
+# shellcheck disable=SC2317,SC2012,SC2034 # stand-ins and variables for the sourced module; ls of plain names
 set -uo pipefail
 
 setup=${1:?usage: test-dracut-module.sh MODULE-SETUP MODDIR BASE}
