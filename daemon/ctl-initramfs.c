@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ctl-initramfs.h"
 #include "vfpt-config.h"
@@ -152,6 +153,16 @@ static int compare(char *const *paths, const char *dir, char **ret) {
         return 0;
 }
 
+/* What to run to make every initramfs again (create: some kernel has none). */
+static const char *regenerate(const CtlInitramfsPaths *p, bool create) {
+        bool have_dracut = p->dracut && access(p->dracut, X_OK) == 0;
+        bool have_update = p->update_initramfs && access(p->update_initramfs, X_OK) == 0;
+
+        if (have_dracut && !have_update)
+                return "run dracut --regenerate-all --force";
+        return create ? "run update-initramfs -c -k all" : "run update-initramfs -u -k all";
+}
+
 int ctl_initramfs_state(const CtlInitramfsPaths *p, CtlInitramfsState *ret, char **ret_detail, char **ret_fix) {
         _cleanup_strv_free_ char **kernels = NULL, **stale = NULL;
         VfptConfig *c = NULL;
@@ -212,11 +223,11 @@ int ctl_initramfs_state(const CtlInitramfsPaths *p, CtlInitramfsState *ret, char
                 }
                 *ret = CTL_INITRAMFS_STALE;
                 *ret_detail = TAKE_PTR(joined);
-                *ret_fix = strdup("run update-initramfs -u -k all");
+                *ret_fix = strdup(regenerate(p, false));
         } else if (enabled && !kernels) {
                 *ret = CTL_INITRAMFS_STALE;
                 *ret_detail = strdup_printf("VFPT_INITRAMFS=yes in %s, but %s has no " INITRD_PREFIX "*", p->conf, p->boot_dir);
-                *ret_fix = strdup("run update-initramfs -c -k all");
+                *ret_fix = strdup(regenerate(p, true));
         } else if (enabled) {
                 *ret = CTL_INITRAMFS_CURRENT;
                 *ret_detail = strdup_printf("claims early; the initramfs of %zu kernel%s holds the %zu drop-in%s in force",
@@ -246,5 +257,7 @@ int ctl_initramfs_system_state(CtlInitramfsState *ret, char **ret_detail, char *
                         .state_dir = CTL_INITRAMFS_STATE_DIR,
                         .boot_dir = CTL_INITRAMFS_BOOT_DIR,
                         .config_dirs = (char **) dirs,
+                        .update_initramfs = CTL_INITRAMFS_UPDATE_INITRAMFS,
+                        .dracut = CTL_INITRAMFS_DRACUT,
                 }, ret, ret_detail, ret_fix);
 }

@@ -5,18 +5,28 @@
  * drop-ins (`vfptd --list-config-files`) into the initramfs and keeps a copy
  * of exactly those files in STATE_DIR/KVER/; when the claim is disabled it
  * removes that directory. So comparing the copy with the drop-ins in force
- * now says whether an initramfs is out of date, and which file made it so. */
+ * now says whether an initramfs is out of date, and which file made it so.
+ * The dracut module (dracut/module-setup.sh) keeps the same copy, and dracut
+ * on Debian writes the same /boot/initrd.img-KVER. */
 #pragma once
 
 #define CTL_INITRAMFS_CONF "/etc/vfpt/initramfs.conf"
 #define CTL_INITRAMFS_STATE_DIR "/var/lib/vfpt/initramfs"
 #define CTL_INITRAMFS_BOOT_DIR "/boot"
+#define CTL_INITRAMFS_UPDATE_INITRAMFS "/usr/sbin/update-initramfs"
+#define CTL_INITRAMFS_DRACUT "/usr/bin/dracut"
 
 typedef struct CtlInitramfsPaths {
         const char *conf;        /* VFPT_INITRAMFS=yes|no, shell syntax */
         const char *state_dir;   /* the hook's copies, one directory per kernel */
         const char *boot_dir;    /* where initrd.img-KVER live */
         char **config_dirs;      /* the persistent drop-in directories, highest precedence first */
+        /* Which tool makes the initramfs, for the command *ret_fix names:
+         * dracut's when dracut is there and update-initramfs is not (they
+         * conflict on Debian); update-initramfs's otherwise, and when both
+         * are NULL. */
+        const char *update_initramfs;
+        const char *dracut;
 } CtlInitramfsPaths;
 
 typedef enum CtlInitramfsState {

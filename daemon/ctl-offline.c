@@ -445,8 +445,8 @@ static void check_cmdline(const char *cmdline, Check *c) {
                                 "such group can still reach each other");
 }
 
-/* Whether the initramfs (initramfs-tools hook) claims with the drop-ins in
- * force; false when the early claim is not in use at all. */
+/* Whether the initramfs (initramfs-tools hook, dracut module) claims with
+ * the drop-ins in force; false when the early claim is not in use at all. */
 static bool check_initramfs(Check *c) {
         CtlInitramfsState state;
 

@@ -121,6 +121,9 @@ must_ship=(
 	/usr/share/doc/vfpt/README.Debian
 	/usr/share/initramfs-tools/hooks/vfpt
 	/usr/share/initramfs-tools/scripts/init-top/claim-vfpt
+	/usr/lib/dracut/modules.d/90vfpt/module-setup.sh
+	/usr/lib/dracut/modules.d/90vfpt/vfpt-claim.sh
+	/usr/lib/dracut/modules.d/90vfpt/vfpt-initramfs.service
 	/etc/vfpt/initramfs.conf
 	/etc/vfpt.d
 )

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ctl-initramfs.h"
@@ -165,6 +166,51 @@ START_TEST(test_stale_when_enabled_without_initramfs_or_disabled_with_one) {
 }
 END_TEST
 
+/* An executable stand-in for a tool at rel in the tree; its path. */
+static char *tool(const char *rel) {
+        char *path = strdup_printf("%s/%s", t.root, rel);
+
+        ck_assert_ptr_nonnull(path);
+        put(rel, "#!/bin/sh\n");
+        ck_assert_int_eq(chmod(path, 0755), 0);
+        return path;
+}
+
+START_TEST(test_fix_names_dracut_when_it_makes_the_initramfs) {
+        _cleanup_free_ char *dracut = NULL, *update = NULL;
+
+        enable("VFPT_INITRAMFS=yes\n");
+        drop_ins();
+        hook_ran();
+        put("etc/vfpt.d/10-nic.conf", "[nic]\naddresses = 02:00.0\n");
+        /* Neither tool there (the paths are set but missing): update-initramfs. */
+        t.paths.update_initramfs = "/nonexistent/update-initramfs";
+        t.paths.dracut = "/nonexistent/dracut";
+        ck_assert_int_eq(state(), CTL_INITRAMFS_STALE);
+        ck_assert_str_eq(t.fix, "run update-initramfs -u -k all");
+
+        dracut = tool("usr/bin/dracut");
+        t.paths.dracut = dracut;
+        ck_assert_int_eq(state(), CTL_INITRAMFS_STALE);
+        assert_detail("10-nic.conf changed since");
+        ck_assert_str_eq(t.fix, "run dracut --regenerate-all --force");
+
+        {
+                _cleanup_free_ char *initrd = strdup_printf("%s/initrd.img-" KVER, t.boot);
+                ck_assert_int_eq(unlink(initrd), 0);
+        }
+        ck_assert_int_eq(state(), CTL_INITRAMFS_STALE);
+        assert_detail("has no initrd.img-*");
+        ck_assert_str_eq(t.fix, "run dracut --regenerate-all --force");
+
+        /* Both (not a Debian system): update-initramfs, as before. */
+        update = tool("usr/sbin/update-initramfs");
+        t.paths.update_initramfs = update;
+        ck_assert_int_eq(state(), CTL_INITRAMFS_STALE);
+        ck_assert_str_eq(t.fix, "run update-initramfs -c -k all");
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("ctl-initramfs");
         TCase *tc = tcase_create("state");
@@ -177,6 +223,7 @@ int main(void) {
         tcase_add_test(tc, test_current_when_the_copy_matches_the_drop_ins_in_force);
         tcase_add_test(tc, test_stale_names_what_changed);
         tcase_add_test(tc, test_stale_when_enabled_without_initramfs_or_disabled_with_one);
+        tcase_add_test(tc, test_fix_names_dracut_when_it_makes_the_initramfs);
         suite_add_tcase(s, tc);
         fake_run_begin();
         sr = srunner_create(s);
