@@ -107,6 +107,7 @@ START_TEST(test_helper_silent_failure_names_status_and_signal) {
         ck_assert_msg(e1 && strstr(e1, "status 3") && strstr(e1, quiet), "error: %s", strna(e1));
         free(quiet);
         fake_rm_rf(base);
+        free(base);
 
         quiet = script(&base, "kill -KILL $$");
         ck_assert_int_eq(vfpt_modules_load_helper(quiet, names, &e2), -EIO);
