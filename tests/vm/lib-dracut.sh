@@ -9,33 +9,7 @@
 # vm_dracut_base — print the directory of the cached variant, building it
 # (under the cache lock) when missing.
 vm_dracut_base() {
-	local base cache key dir lock rc kpkg kvers
-	base=$(vm_base) || exit 1
-	cache=$(vm_cache_dir)
-	key=$({
-		cat "$base/key" "$VM_SRCDIR/build-dracut-base.sh"
-	} | sha256sum | cut -c1-16)
-	dir=$cache/dracut-$key
-	if [ ! -f "$dir/done" ]; then
-		exec {lock}>"$cache/.lock"
-		flock "$lock"
-		if [ ! -f "$dir/done" ]; then
-			read -r _ _ _ kpkg kvers <"$base/key"
-			vm_log "building the dracut variant of the base into $dir (apt-get in a chroot; a few minutes once)"
-			rm -rf "$dir.tmp"
-			VFPT_VM_KERNEL_PKG=$kpkg VFPT_VM_KERNEL_VERSION=$kvers \
-				"$VM_SRCDIR/build-dracut-base.sh" "$base" "$dir.tmp" >&2
-			rc=$?
-			[ "$rc" = 0 ] || { flock -u "$lock"; vm_fail "building the dracut variant failed (logs in $dir.tmp)"; }
-			touch "$dir.tmp/done"
-			mv "$dir.tmp" "$dir"
-			find "$cache" -maxdepth 1 -name 'dracut-*' ! -name "dracut-$key" -exec rm -rf {} + 2>/dev/null
-			vm_log "dracut variant built"
-		fi
-		flock -u "$lock"
-		exec {lock}>&-
-	fi
-	echo "$dir"
+	vm_variant_base dracut build-dracut-base.sh dracut
 }
 
 # _vm_dracut_make STAGE KVER NAME ARGS... — run dracut in the stage's chroot

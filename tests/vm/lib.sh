@@ -277,6 +277,40 @@ _vm_probe_bin() {
 	echo "$b"
 }
 
+# vm_variant_base NAME SCRIPT WHAT — print the directory of a cached variant
+# of the base guest (NAME-KEY in the vm cache), building it first with
+# SCRIPT BASE OUTDIR under the cache lock; KEY hashes the base's key and
+# SCRIPT. WHAT names it in the log.
+vm_variant_base() {
+	local name=$1 script=$VM_SRCDIR/$2 what=$3 base cache key dir lock rc kpkg kvers
+	base=$(vm_base) || exit 1
+	cache=$(vm_cache_dir)
+	key=$({
+		cat "$base/key" "$script"
+	} | sha256sum | cut -c1-16)
+	dir=$cache/$name-$key
+	if [ ! -f "$dir/done" ]; then
+		exec {lock}>"$cache/.lock"
+		flock "$lock"
+		if [ ! -f "$dir/done" ]; then
+			read -r _ _ _ kpkg kvers <"$base/key"
+			vm_log "building the $what variant of the base into $dir (apt-get in a chroot; a few minutes once)"
+			rm -rf "$dir.tmp"
+			VFPT_VM_KERNEL_PKG=$kpkg VFPT_VM_KERNEL_VERSION=$kvers \
+				"$script" "$base" "$dir.tmp" >&2
+			rc=$?
+			[ "$rc" = 0 ] || { flock -u "$lock"; vm_fail "building the $what variant failed (logs in $dir.tmp)"; }
+			touch "$dir.tmp/done"
+			mv "$dir.tmp" "$dir"
+			find "$cache" -maxdepth 1 -name "$name-*" ! -name "$name-$key" -exec rm -rf {} + 2>/dev/null
+			vm_log "$what variant built"
+		fi
+		flock -u "$lock"
+		exec {lock}>&-
+	fi
+	echo "$dir"
+}
+
 # _vm_fault_preload — the fault-injection preload (fault-preload.c):
 # meson's build if it is current, otherwise compiled here.
 _vm_fault_preload() {
